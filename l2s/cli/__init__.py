@@ -1,0 +1,34 @@
+"""The ``l2s`` command line (click).
+
+Each command lives in its own module and is imported only when it runs;
+register a new one in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from l2s import __version__
+from l2s.cli._group import L2SGroup
+
+COMMANDS = {
+    "info": "l2s.cli.info:info",
+    "roi": "l2s.cli.roi:roi",
+    "demo": "l2s.cli.demo:demo",
+    "convert": "l2s.cli.convert:convert",
+}
+
+
+@click.group(cls=L2SGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="l2s")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(debug: bool, verbose: bool) -> None:
+    """l2s: voice a silent talking-face video (lip-to-speech)."""
+    logging.basicConfig(level=logging.DEBUG if (debug or verbose) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+__all__ = ["main"]

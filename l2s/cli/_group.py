@@ -1,0 +1,78 @@
+"""The click group class behind ``l2s``: lazy sub-commands and one-line errors.
+
+Sub-commands are imported only when used, so ``l2s --help`` stays fast and a
+command whose optional dependencies are missing does not break the others.
+Errors: :class:`~l2s.errors.L2SError` and click's usage errors become one line on
+stderr and exit code 2; anything else is reported as an internal error (exit 1).
+``--debug`` (or ``L2S_DEBUG=1``) re-raises instead, with the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Dict, List, Optional
+
+import click
+
+from l2s.errors import L2SError
+
+EXIT_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _debug_requested(args: Optional[List[str]]) -> bool:
+    argv = sys.argv[1:] if args is None else list(args)
+    return "--debug" in argv or os.environ.get("L2S_DEBUG", "") not in ("", "0")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+class LazyGroup(click.Group):
+    """A group whose commands live in other modules, named ``"module:attribute"``."""
+
+    def __init__(self, *args, lazy_commands: Optional[Dict[str, str]] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in self.lazy_commands:
+            module_name, attr = self.lazy_commands[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+class L2SGroup(LazyGroup):
+    """The top-level group: maps expected failures to a one-line message and exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        debug = _debug_requested(args)
+        name = prog_name or "l2s"
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"{name}: error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo(f"{name}: aborted", err=True)
+            sys.exit(EXIT_INTERNAL)
+        except L2SError as exc:
+            if debug:
+                raise
+            click.echo(f"{name}: error: {_one_line(exc)}", err=True)
+            sys.exit(EXIT_INPUT)
+        except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+            if debug:
+                raise
+            click.echo(f"{name}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                       "(rerun with --debug for the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,46 @@
+"""Atomic file creation: write to a temporary sibling, rename on success.
+
+A reader never sees a half-written output, and a failed or interrupted write
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_path(dest: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; move it onto ``dest`` on success.
+
+    The temporary file keeps ``dest``'s suffix, so writers that pick a format
+    from the extension (PyAV, soundfile, numpy) behave as for ``dest``. On any
+    exception the temporary file is removed and ``dest`` is left untouched.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".tmp{dest.suffix}", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(dest: PathLike, data: bytes) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(dest: PathLike, text: str) -> None:
+    atomic_write_bytes(dest, text.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""Models shipped inside the package (each a checkpoint directory beside this file)."""
