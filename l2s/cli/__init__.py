@@ -18,6 +18,7 @@ COMMANDS = {
     "roi": "l2s.cli.roi:roi",
     "demo": "l2s.cli.demo:demo",
     "convert": "l2s.cli.convert:convert",
+    "train": "l2s.cli.train:train",
 }
 
 

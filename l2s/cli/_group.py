@@ -55,7 +55,7 @@ class L2SGroup(LazyGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         debug = _debug_requested(args)
-        name = prog_name or "l2s"
+        name = "l2s"
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as exc:

@@ -1,0 +1,1 @@
+"""Manifests, datasets, padding collation and length-bucketed batching for training."""

@@ -1,0 +1,70 @@
+"""``l2s train``: load a HyperPyYAML recipe, set up DDP, hand over to the stage's trainer.
+
+A recipe names its stage (``stage: vsr``); :data:`STAGES` maps a stage to the module
+whose ``train(hparams, run_opts)`` builds the data, the ``Brain`` and runs it. The same
+command runs single-process or under ``torchrun`` (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+from l2s.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+STAGES = {
+    "vsr": "l2s.train.vsr",
+}
+
+
+def parse_args(argv: List[str]) -> Tuple[str, Dict[str, Any], str]:
+    """SpeechBrain's argument parser: ``HPARAMS [--device ...] [--key=value overrides]``."""
+    import speechbrain as sb
+
+    return sb.parse_arguments(argv)
+
+
+def load_hparams(hparams_file: str, overrides: str = "") -> Dict[str, Any]:
+    """Load a HyperPyYAML recipe with command-line overrides applied."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    path = Path(hparams_file)
+    if not path.is_file():
+        raise InputError(f"{hparams_file}: no such recipe file")
+    try:
+        with path.open() as fin:
+            return load_hyperpyyaml(fin, overrides)
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise InputError(f"{hparams_file}: cannot load recipe ({type(exc).__name__}: {exc})") from None
+
+
+def run(argv: List[str]) -> Any:
+    """Train the stage named in the recipe; returns what the stage's ``train`` returns."""
+    import speechbrain as sb
+
+    hparams_file, run_opts, overrides = parse_args(argv)
+    if "RANK" in os.environ and "LOCAL_RANK" in os.environ:
+        run_opts["distributed_launch"] = True
+        if not run_opts.get("distributed_backend") or (
+                run_opts["distributed_backend"] == "nccl" and not _cuda()):
+            run_opts["distributed_backend"] = "gloo"
+    sb.utils.distributed.ddp_init_group(run_opts)
+    hparams = load_hparams(hparams_file, overrides)
+    stage = hparams.get("stage")
+    if stage not in STAGES:
+        raise InputError(f"{hparams_file}: 'stage' must be one of {sorted(STAGES)}, got {stage!r}")
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
+                                   overrides=overrides)
+    module = importlib.import_module(STAGES[stage])
+    return module.train(hparams, run_opts)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
