@@ -143,3 +143,151 @@ CROP_SIZE = CONTRACT.video.crop_size
 
 # Model size presets are appended below by the model modules' owners, one
 # frozen dataclass per model family with ``tiny`` and ``base`` instances.
+
+
+# --- F0 predictor and DDSP coarse prior (l2s.models.f0, l2s.models.ddsp) ---
+
+
+@dataclass(frozen=True)
+class F0ModelConfig:
+    """F0 + voicing predictor (:class:`l2s.models.f0.F0Predictor`).
+
+    Attributes:
+        feature_dim: width ``D`` of the visual features it reads.
+        hidden_dim: channels of the temporal network.
+        num_layers: residual conv blocks at the video rate.
+        kernel_size: temporal kernel of those blocks (odd).
+        rnn_layers: bidirectional GRU layers after them (0 for none).
+        speaker_dim: width ``E`` of the optional speaker embedding (Resemblyzer: 256).
+        dropout: dropout inside the blocks.
+        log_f0_mean: log-F0 the network output is centred on (set from training data).
+        log_f0_std: scale of the network's log-F0 output.
+    """
+
+    feature_dim: int = 256
+    hidden_dim: int = 128
+    num_layers: int = 3
+    kernel_size: int = 5
+    rnn_layers: int = 1
+    speaker_dim: int = 256
+    dropout: float = 0.1
+    log_f0_mean: float = 5.0
+    log_f0_std: float = 0.3
+
+
+@dataclass(frozen=True)
+class DDSPConfig:
+    """Control network of the harmonic-plus-noise synthesiser (:class:`l2s.models.ddsp.DDSPDecoder`).
+
+    Attributes:
+        feature_dim: width ``D`` of the visual features it reads.
+        hidden_dim: channels of the network (at the mel frame rate).
+        num_layers: residual dilated conv blocks.
+        kernel_size: temporal kernel of those blocks (odd).
+        n_harmonics: harmonics ``K`` of the F0 (those at or above Nyquist are dropped per frame).
+        n_noise_bands: filter magnitudes ``F`` of the noise, linear from 0 Hz to Nyquist.
+        speaker_dim: width ``E`` of the optional speaker embedding.
+        dropout: dropout inside the blocks.
+    """
+
+    feature_dim: int = 256
+    hidden_dim: int = 128
+    num_layers: int = 4
+    kernel_size: int = 5
+    n_harmonics: int = 64
+    n_noise_bands: int = 65
+    speaker_dim: int = 256
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class CoarsePriorConfig:
+    """F0 predictor and DDSP decoder together (:class:`l2s.models.ddsp.CoarsePrior`)."""
+
+    f0: F0ModelConfig = field(default_factory=F0ModelConfig)
+    ddsp: DDSPConfig = field(default_factory=DDSPConfig)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "CoarsePriorConfig":
+        return cls(f0=F0ModelConfig(**data.get("f0", {})), ddsp=DDSPConfig(**data.get("ddsp", {})))
+
+
+# feature_dim follows the VSR presets' d_model (tiny 128, base 768): they read its features.
+F0_MODEL_TINY = F0ModelConfig(feature_dim=128)
+F0_MODEL_BASE = F0ModelConfig(feature_dim=768, hidden_dim=256, num_layers=4, rnn_layers=2)
+DDSP_TINY = DDSPConfig(feature_dim=128)
+DDSP_BASE = DDSPConfig(feature_dim=768, hidden_dim=256, num_layers=6, n_harmonics=100)
+COARSE_PRIOR_TINY = CoarsePriorConfig(f0=F0_MODEL_TINY, ddsp=DDSP_TINY)
+COARSE_PRIOR_BASE = CoarsePriorConfig(f0=F0_MODEL_BASE, ddsp=DDSP_BASE)
+F0_MODEL_PRESETS = {"tiny": F0_MODEL_TINY, "base": F0_MODEL_BASE}
+DDSP_PRESETS = {"tiny": DDSP_TINY, "base": DDSP_BASE}
+COARSE_PRIOR_PRESETS = {"tiny": COARSE_PRIOR_TINY, "base": COARSE_PRIOR_BASE}
+
+
+# --- VSR lip reader (l2s.models.vsr) ---
+
+
+@dataclass(frozen=True)
+class VSRConfig:
+    """Hyper-parameters of the lip-reading model (:class:`l2s.models.vsr.VSRModel`).
+
+    ``VSR_BASE`` is Auto-AVSR's VSR model (its checkpoints load into it unchanged);
+    ``VSR_TINY`` is the same code with numbers small enough to train on a 2-core CPU.
+
+    Attributes:
+        vocab_size: output tokens ``V`` (blank = 0, sos = eos = V - 1).
+        frontend_widths: channels of the stem and the four ResNet-18 stages.
+        frontend_blocks: BasicBlocks per ResNet stage.
+        d_model: width ``D`` of the encoder and decoder (the visual features).
+        heads: attention heads (encoder and decoder).
+        encoder_ffn: hidden units of the conformer feed-forward modules.
+        encoder_layers: conformer blocks.
+        conv_kernel: depthwise kernel of the conformer convolution module (odd).
+        decoder_ffn: hidden units of the decoder feed-forward modules.
+        decoder_layers: transformer decoder blocks.
+        dropout: dropout of the encoder blocks, the decoder and the CTC head.
+        pos_dropout: dropout after the positional encodings.
+        attention_dropout: dropout on the encoder attention weights.
+        decoder_attention_dropout: dropout on the decoder attention weights.
+        mask_conv_padding: zero padded frames before the depthwise convolution; off in
+            Auto-AVSR (padded frames then leak into the last valid ones in a batch).
+        ctc_weight: weight of the CTC loss (and of the CTC score in beam search).
+        label_smoothing: smoothing of the attention (decoder) loss.
+        tokenizer: ``"char"`` or ``"sentencepiece"``.
+    """
+
+    vocab_size: int = 5049
+    frontend_widths: tuple[int, ...] = (64, 128, 256, 512)
+    frontend_blocks: tuple[int, ...] = (2, 2, 2, 2)
+    d_model: int = 768
+    heads: int = 12
+    encoder_ffn: int = 3072
+    encoder_layers: int = 12
+    conv_kernel: int = 31
+    decoder_ffn: int = 3072
+    decoder_layers: int = 6
+    dropout: float = 0.1
+    pos_dropout: float = 0.1
+    attention_dropout: float = 0.0
+    decoder_attention_dropout: float = 0.1
+    mask_conv_padding: bool = False
+    ctc_weight: float = 0.1
+    label_smoothing: float = 0.1
+    tokenizer: str = "sentencepiece"
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "VSRConfig":
+        """Rebuild from :func:`dataclasses.asdict` output (YAML turns tuples into lists)."""
+        data = dict(data)
+        for key in ("frontend_widths", "frontend_blocks"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+VSR_BASE = VSRConfig()
+# 31 = the character vocabulary of l2s.text.CharTokenizer (checked by tests/test_vsr_tokenizer.py).
+VSR_TINY = VSRConfig(vocab_size=31, frontend_widths=(16, 32, 64, 128), d_model=128, heads=4,
+                     encoder_ffn=512, encoder_layers=4, conv_kernel=15, decoder_ffn=512,
+                     decoder_layers=2, tokenizer="char")
+VSR_PRESETS = {"base": VSR_BASE, "tiny": VSR_TINY}

@@ -1,0 +1,234 @@
+"""The lip reader: Auto-AVSR's VSR model (Ma et al. 2023, "Auto-AVSR: audio-visual speech recognition with
+automatic labels"), reimplemented.
+
+``video (B, T, 88, 88) -> Conv3dResNet -> proj_encoder -> ConformerEncoder -> features (B, T, D)``, then a
+CTC head (``ctc.ctc_lo``) and an attention decoder, trained with the hybrid loss of
+:mod:`l2s.models.vsr_loss` and decoded with :mod:`l2s.models.decoding`. With ``VSR_BASE`` the state_dict
+keys are exactly Auto-AVSR's (see :mod:`l2s.models.convert_auto_avsr`).
+
+Generators use :meth:`VSRModel.encode`; text comes from :meth:`VSRModel.transcribe`. A checkpoint is an
+:mod:`l2s.hub` directory of kind ``vsr``: :func:`save_vsr` / :func:`load_vsr`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from l2s.config import VSRConfig
+from l2s.errors import InputError, ModelError
+from l2s.models.conformer import ConformerEncoder
+from l2s.models.decoding import BeamSearchOptions, LanguageModel, beam_search, greedy_ctc
+from l2s.models.frontend import Conv3dResNet
+from l2s.models.roi_transforms import roi_to_input
+from l2s.models.transformer_decoder import TransformerDecoder
+from l2s.models.vsr_loss import VSRLoss, add_sos_eos, hybrid_loss
+from l2s.text.tokenizer import Tokenizer, load_tokenizer, tokenizer_files
+
+MODEL_KIND = "vsr"
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """Text read from one clip.
+
+    Attributes:
+        text: decoded text (lower case for the l2s tokenizers; ids joined by spaces without a tokenizer).
+        token_ids: emitted token ids (no sos/eos).
+        tokens: their strings ('' without a tokenizer).
+        confidences: per-token probability: the decoder's under teacher forcing (beam search), or the
+            best frame's CTC posterior (greedy).
+        score: the search score of the hypothesis (beam), or the summed log-confidences (greedy).
+    """
+
+    text: str
+    token_ids: Tuple[int, ...]
+    tokens: Tuple[str, ...]
+    confidences: Tuple[float, ...]
+    score: float
+
+
+class CTCHead(nn.Module):
+    """Dropout then ``ctc_lo`` (Linear D -> V); returns log-probabilities ``(B, T, V)``."""
+
+    def __init__(self, dim: int, vocab_size: int, dropout: float) -> None:
+        super().__init__()
+        self.ctc_lo = nn.Linear(dim, vocab_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.ctc_lo(self.dropout(features)), dim=-1)
+
+
+def padding_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(B, T)`` bool, True on the valid frames."""
+    return torch.arange(frames, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class VSRModel(nn.Module):
+    """Hybrid CTC/attention lip reader.
+
+    Args:
+        config: sizes (``l2s.config.VSR_BASE`` / ``VSR_TINY``).
+        tokenizer: maps token ids to text (optional; :func:`load_vsr` attaches the checkpoint's).
+    """
+
+    def __init__(self, config: VSRConfig, tokenizer: Optional[Tokenizer] = None) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.frontend = Conv3dResNet(config.frontend_widths, config.frontend_blocks)
+        self.proj_encoder = nn.Linear(self.frontend.out_dim, config.d_model)
+        self.encoder = ConformerEncoder(config.d_model, config.heads, config.encoder_ffn, config.encoder_layers,
+                                        config.conv_kernel, config.dropout, config.pos_dropout,
+                                        config.attention_dropout, config.mask_conv_padding)
+        self.decoder = TransformerDecoder(config.vocab_size, config.d_model, config.heads, config.decoder_ffn,
+                                          config.decoder_layers, config.dropout, config.decoder_attention_dropout)
+        self.ctc = CTCHead(config.d_model, config.vocab_size, config.dropout)
+        self.blank = 0
+        self.sos = self.eos = config.vocab_size - 1
+
+    @property
+    def feature_dim(self) -> int:
+        """Width ``D`` of :meth:`encode`'s features."""
+        return self.config.d_model
+
+    def encode_video(self, video: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Features of model-ready video.
+
+        Args:
+            video: ``(B, T, 88, 88)`` (or ``(B, T, 1, 88, 88)``) normalised frames, zero past each length.
+            lengths: ``(B,)`` valid frames, or None when no clip is padded.
+
+        Returns:
+            ``(B, T, D)`` encoder output.
+        """
+        x = self.proj_encoder(self.frontend(video))
+        mask = None if lengths is None else padding_mask(lengths.to(x.device), x.shape[1])
+        return self.encoder(x, mask)
+
+    def encode(self, roi: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Visual features of mouth ROIs, the input of the generators.
+
+        Args:
+            roi: ``(B, T, 96, 96)`` grayscale ROI, uint8 (or float in [0, 1]), as :mod:`l2s.vision` gives.
+            lengths: ``(B,)`` valid frames, or None.
+
+        Returns:
+            ``(B, T, D)`` features at the video frame rate.
+        """
+        if roi.dim() != 4:
+            raise InputError(f"expected ROI of shape (B, T, H, W), got {tuple(roi.shape)}")
+        device = next(self.parameters()).device
+        return self.encode_video(roi_to_input(roi.to(device), lengths), lengths)
+
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> VSRLoss:
+        """Training loss (Auto-AVSR's ``E2E.forward``).
+
+        Args:
+            video: ``(B, T, 88, 88)`` normalised (augmented) frames.
+            lengths: ``(B,)`` valid frames.
+            labels: ``(B, L)`` token ids padded with -1.
+        """
+        features = self.encode_video(video, lengths)
+        ys_in, ys_out = add_sos_eos(labels, self.sos, self.eos)
+        logits = self.decoder(ys_in, features, padding_mask(lengths.to(features.device), features.shape[1]))
+        return hybrid_loss(self.ctc(features), lengths, labels, logits, ys_out, self.config.ctc_weight,
+                           self.config.label_smoothing, self.blank)
+
+    @torch.no_grad()
+    def transcribe(self, roi: torch.Tensor, beam: Optional[BeamSearchOptions] = BeamSearchOptions(),
+                   lm: Optional[LanguageModel] = None) -> TranscriptionResult:
+        """Read one clip (encoded alone, unmasked, as Auto-AVSR's inference does).
+
+        Args:
+            roi: ``(T, 96, 96)`` grayscale ROI, uint8 (or float in [0, 1]).
+            beam: joint CTC/attention beam search settings; None for greedy CTC.
+            lm: optional language model for the beam search.
+        """
+        if roi.dim() != 3 or roi.shape[0] == 0:
+            raise InputError(f"expected one non-empty ROI clip of shape (T, H, W), got {tuple(roi.shape)}")
+        return self.decode_features(self.encode(roi.unsqueeze(0))[0], beam, lm)
+
+    @torch.no_grad()
+    def decode_features(self, features: torch.Tensor, beam: Optional[BeamSearchOptions] = BeamSearchOptions(),
+                        lm: Optional[LanguageModel] = None) -> TranscriptionResult:
+        """Decode one utterance's encoder output ``(T, D)`` (see :meth:`transcribe`)."""
+        log_probs = self.ctc(features.unsqueeze(0))[0]
+        if beam is None:
+            ids = greedy_ctc(log_probs, self.blank)
+            confidences = self._ctc_confidences(log_probs)
+            score = sum(math.log(c) for c in confidences)
+        else:
+            best = beam_search(self.decoder, features, log_probs if beam.ctc_weight > 0 else None,
+                               self.sos, self.eos, self.blank, beam, lm)[0]
+            ids, score = best.token_ids, best.score
+            confidences = self._decoder_confidences(features, ids)
+        tokens = tuple(self.tokenizer.token_list[i] for i in ids) if self.tokenizer else ("",) * len(ids)
+        text = self.tokenizer.decode(ids) if self.tokenizer else " ".join(map(str, ids))
+        return TranscriptionResult(text=text, token_ids=tuple(ids), tokens=tokens,
+                                   confidences=tuple(confidences), score=score)
+
+    def _ctc_confidences(self, log_probs: torch.Tensor) -> List[float]:
+        """Per emitted token: the highest posterior over the frames of its run in the best path."""
+        best = log_probs.argmax(-1).tolist()
+        out: List[float] = []
+        for t, tok in enumerate(best):
+            if tok == self.blank:
+                continue
+            p = float(log_probs[t, tok].exp())
+            if t > 0 and best[t - 1] == tok:
+                out[-1] = max(out[-1], p)
+            else:
+                out.append(p)
+        return out
+
+    def _decoder_confidences(self, features: torch.Tensor, ids: List[int]) -> List[float]:
+        ys_in = torch.tensor([[self.sos] + list(ids)], device=features.device)
+        probs = torch.softmax(self.decoder(ys_in, features.unsqueeze(0))[0], dim=-1)  # (L + 1, V)
+        return [float(probs[k, tok]) for k, tok in enumerate(ids)]
+
+
+def build_vsr(config: VSRConfig, tokenizer: Optional[Tokenizer] = None,
+              device: Optional[Union[str, torch.device]] = None) -> VSRModel:
+    """Build a model (``device="meta"`` builds shapes only, without allocating weights)."""
+    if device is None:
+        return VSRModel(config, tokenizer)
+    with torch.device(device):
+        return VSRModel(config, tokenizer)
+
+
+def save_vsr(model: VSRModel, path: Union[str, Path]) -> Path:
+    """Write ``model`` (config, weights, tokenizer files) as an l2s model directory."""
+    from l2s.hub import save_model_dir
+
+    extra = tokenizer_files(model.tokenizer) if model.tokenizer is not None else {}
+    return save_model_dir(path, kind=MODEL_KIND, config=model.config, state_dict=model.state_dict(),
+                          extra_files=extra)
+
+
+def load_vsr(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> VSRModel:
+    """Rebuild a lip reader from a model directory (name, path or hub id; see :func:`l2s.hub.resolve`).
+
+    Returns:
+        The model in eval mode, with its tokenizer attached (None for a SentencePiece model saved
+        without its tokenizer files).
+    """
+    from l2s.hub import load_model_dir, resolve
+
+    model_dir = load_model_dir(resolve(path), kind=MODEL_KIND)
+    try:
+        config = VSRConfig.from_dict(model_dir.config)
+    except TypeError as exc:
+        raise ModelError(f"{model_dir.path}: bad VSR config ({exc})") from None
+    model = VSRModel(config, load_tokenizer(config.tokenizer, model_dir.path))
+    try:
+        model.load_state_dict(model_dir.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{model_dir.path}: weights do not fit the config: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()
