@@ -1,0 +1,93 @@
+"""Noise schedules: LipVoicer's linear DDPM schedule, and diffusers schedulers built from the same betas.
+
+LipVoicer (after DiffWave) uses ``beta = linspace(beta_0, beta_T, T)`` in float32 and
+computes ``abar_t = prod_{s<=t} (1 - beta_s)`` as a *sequential* float32 product, which
+differs from :func:`torch.cumprod` by up to 3.6e-7. We reproduce the sequential
+product so a replayed LipVoicer run matches to float32 rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from l2s.errors import InputError
+
+#: LipVoicer's production schedule (``configs/config.yaml``).
+LIPVOICER_T = 400
+LIPVOICER_BETA_0 = 1e-4
+LIPVOICER_BETA_T = 0.02
+
+#: Solvers :func:`make_scheduler` knows, by our name.
+DIFFUSERS_SOLVERS = ("ddpm", "dpmsolver++", "unipc")
+
+
+@dataclass(frozen=True)
+class DiffusionSchedule:
+    """A discrete variance-preserving schedule of ``T`` steps (index 0..T-1, 0 is the cleanest).
+
+    Attributes:
+        betas: ``(T,)`` float32 noise variances.
+        alphas: ``(T,)`` ``1 - betas``.
+        alpha_bars: ``(T,)`` cumulative products of ``alphas`` (sequential float32 product).
+        sigmas: ``(T,)`` ancestral standard deviations ``sqrt(beta_t (1 - abar_{t-1}) / (1 - abar_t))``
+            for t >= 1, and ``sqrt(beta_0)`` at t = 0 (never used).
+    """
+
+    betas: torch.Tensor
+    alphas: torch.Tensor
+    alpha_bars: torch.Tensor
+    sigmas: torch.Tensor
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.betas.shape[0])
+
+    @classmethod
+    def from_betas(cls, betas: torch.Tensor) -> "DiffusionSchedule":
+        """Build the derived arrays from ``(T,)`` betas, exactly as LipVoicer does (float32)."""
+        betas = betas.detach().to(torch.float32).cpu()
+        alphas = 1 - betas
+        alpha_bars = alphas.clone()
+        for t in range(1, alphas.shape[0]):
+            # sequential product on purpose (not torch.cumprod): matches LipVoicer bit for bit
+            alpha_bars[t] = alpha_bars[t] * alpha_bars[t - 1]
+        sigmas = betas.clone()
+        for t in range(1, betas.shape[0]):
+            sigmas[t] = sigmas[t] * ((1 - alpha_bars[t - 1]) / (1 - alpha_bars[t]))
+        return cls(betas=betas, alphas=alphas, alpha_bars=alpha_bars, sigmas=torch.sqrt(sigmas))
+
+
+def linear_schedule(num_steps: int = LIPVOICER_T, beta_0: float = LIPVOICER_BETA_0,
+                    beta_T: float = LIPVOICER_BETA_T) -> DiffusionSchedule:
+    """LipVoicer's schedule: ``beta = linspace(beta_0, beta_T, num_steps)`` in float32."""
+    if num_steps < 1:
+        raise InputError(f"a schedule needs at least one step, got {num_steps}")
+    return DiffusionSchedule.from_betas(torch.linspace(beta_0, beta_T, num_steps))
+
+
+def make_scheduler(solver: str, schedule: DiffusionSchedule, **overrides: Any):
+    """A diffusers scheduler over the same betas (epsilon prediction, no sample clipping).
+
+    Args:
+        solver: ``"ddpm"`` (:class:`~diffusers.DDPMScheduler`, ``fixed_small`` variance, i.e. the same
+            ancestral sigma as LipVoicer), ``"dpmsolver++"`` (:class:`~diffusers.DPMSolverMultistepScheduler`)
+            or ``"unipc"`` (:class:`~diffusers.UniPCMultistepScheduler`).
+        schedule: the training schedule; its betas become ``trained_betas``.
+        overrides: extra scheduler config fields (``solver_order``, ``timestep_spacing``...).
+    """
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+    common = dict(num_train_timesteps=schedule.num_steps, trained_betas=schedule.betas.tolist(),
+                  prediction_type="epsilon")
+    if solver == "ddpm":
+        return DDPMScheduler(**{**common, "variance_type": "fixed_small", "clip_sample": False, **overrides})
+    if solver == "dpmsolver++":
+        return DPMSolverMultistepScheduler(**{**common, "algorithm_type": "dpmsolver++", "solver_order": 2,
+                                              "thresholding": False, **overrides})
+    if solver == "unipc":
+        return UniPCMultistepScheduler(**{**common, "solver_order": 2, "predict_x0": True,
+                                          "thresholding": False, **overrides})
+    raise InputError(f"unknown solver {solver!r}; expected one of {DIFFUSERS_SOLVERS}")
