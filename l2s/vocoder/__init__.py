@@ -1,0 +1,14 @@
+"""Vocoders: contract mel ``(B, 80, T)`` to 16 kHz waveform ``(B, T * 160)``.
+
+``get_vocoder(name_or_path)`` gives a ready vocoder; ``render`` runs one on a mel of
+either space, in overlapping chunks when long; ``copy_synthesis`` resynthesises audio.
+"""
+
+from l2s.vocoder.base import (MEL_LOG, MEL_NORM, WHOLE, ChunkOptions, Vocoder, convert_mel_space, copy_synthesis,
+                              render)
+from l2s.vocoder.registry import DEFAULT_VOCODER, available_vocoders, get_vocoder, register_vocoder, save_vocoder
+
+__all__ = [
+    "MEL_LOG", "MEL_NORM", "WHOLE", "ChunkOptions", "Vocoder", "convert_mel_space", "copy_synthesis", "render",
+    "DEFAULT_VOCODER", "available_vocoders", "get_vocoder", "register_vocoder", "save_vocoder",
+]
