@@ -1,0 +1,1 @@
+"""Reading and writing media: video (PyAV), audio (soundfile), atomic writes."""
