@@ -1,0 +1,104 @@
+"""Time alignment of a hypothesis to its reference by cross-correlation within a bounded lag.
+
+Intrusive metrics (STOI, PESQ, MCD, F0) compare frames one to one, so a generated clip
+that starts a few milliseconds late would be punished for the delay rather than its
+content. We find the lag that maximises the waveform cross-correlation within
+``+-max_lag_s``, shift the hypothesis back and crop both to their overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import correlate
+
+from l2s.config import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A reference/hypothesis pair cut to the same length after removing the lag.
+
+    Attributes:
+        ref: ``(N,)`` reference samples.
+        hyp: ``(N,)`` hypothesis samples, shifted so that ``hyp[n]`` matches ``ref[n]``.
+        lag: samples by which the hypothesis was late (negative: early).
+        correlation: normalised cross-correlation at ``lag`` (1 for a shifted copy).
+    """
+
+    ref: np.ndarray
+    hyp: np.ndarray
+    lag: int
+    correlation: float
+
+    @property
+    def lag_s(self) -> float:
+        return self.lag / SAMPLE_RATE
+
+
+def find_lag(ref: np.ndarray, hyp: np.ndarray, max_lag: int) -> tuple:
+    """``(lag, normalised correlation)`` maximising ``sum_n ref[n] * hyp[n + lag]`` over ``|lag| <= max_lag``."""
+    ref = np.asarray(ref, dtype=np.float64)
+    hyp = np.asarray(hyp, dtype=np.float64)
+    full = correlate(hyp, ref, mode="full", method="fft")  # index k <-> lag k - (len(ref) - 1)
+    lags = np.arange(-(len(ref) - 1), len(hyp))
+    keep = np.abs(lags) <= max_lag
+    if not np.any(keep):
+        return 0, 0.0
+    best = int(np.argmax(full[keep]))
+    lag = int(lags[keep][best])
+    norm = np.sqrt(np.dot(ref, ref) * np.dot(hyp, hyp))
+    return lag, float(full[keep][best] / norm) if norm > 0 else 0.0
+
+
+def align(ref: np.ndarray, hyp: np.ndarray, max_lag_s: float = 0.5, sample_rate: int = SAMPLE_RATE) -> Alignment:
+    """Remove the hypothesis delay (searched within ``+-max_lag_s``) and crop to the overlap.
+
+    Args:
+        ref: ``(N_r,)`` reference waveform.
+        hyp: ``(N_h,)`` hypothesis waveform, same sample rate.
+        max_lag_s: largest delay searched, in seconds.
+    """
+    ref = np.asarray(ref, dtype=np.float32).reshape(-1)
+    hyp = np.asarray(hyp, dtype=np.float32).reshape(-1)
+    lag, corr = find_lag(ref, hyp, int(round(max_lag_s * sample_rate)))
+    if lag >= 0:
+        r, h = ref, hyp[lag:]
+    else:
+        r, h = ref[-lag:], hyp
+    n = min(len(r), len(h))
+    return Alignment(ref=r[:n], hyp=h[:n], lag=lag, correlation=corr)
+
+
+def dtw_path(cost: np.ndarray) -> np.ndarray:
+    """Minimum-cost monotonic path through a ``(T_a, T_b)`` cost matrix (steps right, down, diagonal).
+
+    Rows are filled with numpy: along a row, ``D[i, j] = min(t[j], c[i, j] + D[i, j-1])`` with
+    ``t[j] = c[i, j] + min(D[i-1, j-1], D[i-1, j])`` unrolls to a prefix-sum and a running minimum.
+
+    Returns:
+        ``(L, 2)`` int array of ``(i, j)`` pairs from ``(0, 0)`` to ``(T_a - 1, T_b - 1)``.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    ta, tb = cost.shape
+    acc = np.empty((ta, tb))
+    acc[0] = np.cumsum(cost[0])
+    for i in range(1, ta):
+        c = cost[i]
+        prev = acc[i - 1]
+        t = c + np.minimum(prev, np.concatenate(([np.inf], prev[:-1])))
+        s = np.cumsum(c)
+        acc[i] = s + np.minimum.accumulate(t - s)
+    path = [(ta - 1, tb - 1)]
+    i, j = ta - 1, tb - 1
+    while i > 0 or j > 0:
+        if i == 0:
+            j -= 1
+        elif j == 0:
+            i -= 1
+        else:
+            k = int(np.argmin((acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])))
+            i, j = (i - 1, j - 1) if k == 0 else (i - 1, j) if k == 1 else (i, j - 1)
+        path.append((i, j))
+    return np.asarray(path[::-1], dtype=np.int64)
