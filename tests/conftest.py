@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.assets import pyfeat_data  # noqa: F401  (fixture: the real-face test videos)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = Path(os.environ.get("L2S_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
@@ -34,3 +36,4 @@ def lipvoicer_fixtures() -> Path:
 @pytest.fixture
 def auto_avsr_fixtures() -> Path:
     return fixture_dir("auto_avsr")
+

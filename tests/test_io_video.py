@@ -13,7 +13,6 @@ from l2s.errors import InputError
 from l2s.io.video import (_collect, _frame_rotation, apply_rotation, iter_video_frames, mux_audio, probe_video,
                           read_video, write_video)
 from tests._io_media import frame_index, make_audio_only, make_clip, make_corrupt_copy, video_packets
-from tests.assets import pyfeat_data  # noqa: F401  (pytest fixture)
 
 VFR_PTS_MS = [0, 30, 90, 100, 180, 260, 300, 420, 430, 440, 600, 610]
 
@@ -264,7 +263,7 @@ def test_mux_audio_keeps_rotation_and_leaves_nothing_on_error(media, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "rot_dub.mp4"]
 
 
-def test_real_clip_remux_keeps_edit_list_cut(pyfeat_data, tmp_path):  # noqa: F811 (fixture)
+def test_real_clip_remux_keeps_edit_list_cut(pyfeat_data, tmp_path):
     """no_face.mp4's edit list hides three leading frames and shortens the last one."""
     src = pyfeat_data / "no_face.mp4"
     before = read_video(src, with_audio=False)
@@ -277,7 +276,7 @@ def test_real_clip_remux_keeps_edit_list_cut(pyfeat_data, tmp_path):  # noqa: F8
 
 
 @pytest.mark.parametrize("name", ["WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov"])
-def test_real_clips_frame_count_matches_duration(pyfeat_data, name):  # noqa: F811 (fixture)
+def test_real_clips_frame_count_matches_duration(pyfeat_data, name):
     """23.976 fps H.264, an mp4 edit list hiding leading frames, and HEVC in .mov."""
     path = pyfeat_data / name
     info = probe_video(path)
