@@ -36,4 +36,3 @@ def lipvoicer_fixtures() -> Path:
 @pytest.fixture
 def auto_avsr_fixtures() -> Path:
     return fixture_dir("auto_avsr")
-
