@@ -3,7 +3,8 @@
 Fields: ``roi`` ((T, 96, 96) uint8 mouth crops from the utterance's ``roi`` file,
 computed by ``l2s prepare`` / the corpus generator), ``wav`` ((N,) float32 16 kHz),
 ``mel`` ((T_m, 80) model-space mel, time first so it pads like the others),
-``f0`` ((T_m,) Hz, 0 unvoiced), ``tokens`` ((L,) int64 from a tokenizer),
+``f0`` ((T_m,) Hz, 0 unvoiced; both read from the manifest's ``mel``/``f0`` files when it
+names them, else computed from the audio), ``tokens`` ((L,) int64 from a tokenizer),
 ``text`` and ``id``. Audio-derived fields are cut or padded to exactly
 ``4 * T`` mel frames and ``640 * T`` samples when the ROI is loaded too, so that
 the contract's frame ratios hold inside a batch.
@@ -94,10 +95,11 @@ class ManifestDataset(Dataset):
             if "wav" in self.fields:
                 item["wav"] = wav
             n_mel = None if n_video is None else n_video * MEL_FRAMES_PER_VIDEO_FRAME
+            # Saved features (written by `l2s prepare`) are used when the manifest names them.
             if "mel" in self.fields:
-                mel = wav_to_mel(torch.from_numpy(wav)).T.numpy()
+                mel = np.load(utt.mel) if utt.mel is not None else wav_to_mel(torch.from_numpy(wav)).T.numpy()
                 item["mel"] = mel if n_mel is None else fit_length(mel, n_mel)
             if "f0" in self.fields:
-                f0 = extract_f0(wav).f0
+                f0 = np.load(utt.f0) if utt.f0 is not None else extract_f0(wav).f0
                 item["f0"] = f0 if n_mel is None else fit_length(f0, n_mel)
         return item

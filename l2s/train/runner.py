@@ -7,6 +7,7 @@ command runs single-process or under ``torchrun`` (gloo on CPU, nccl on GPU).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -19,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 STAGES = {
     "vsr": "l2s.train.vsr",
+    "f0_ddsp": "l2s.train.f0_ddsp",
+    "asr_guide": "l2s.train.asr_guide",
+    "melgen": "l2s.train.melgen",
+    "vocoder": "l2s.train.vocoder",
 }
 
 
@@ -48,11 +53,11 @@ def run(argv: List[str]) -> Any:
     import speechbrain as sb
 
     hparams_file, run_opts, overrides = parse_args(argv)
-    if "RANK" in os.environ and "LOCAL_RANK" in os.environ:
-        run_opts["distributed_launch"] = True
-        if not run_opts.get("distributed_backend") or (
-                run_opts["distributed_backend"] == "nccl" and not _cuda()):
-            run_opts["distributed_backend"] = "gloo"
+    # Under torchrun SpeechBrain finds RANK/LOCAL_RANK itself; its default backend (nccl)
+    # cannot run without CUDA, so a CPU run falls back to gloo unless the user chose one.
+    if "RANK" in os.environ and "distributed_backend" not in run_opts.overridden_args and not _cuda():
+        run_opts = dataclasses.replace(run_opts, distributed_backend="gloo",
+                                       overridden_args=run_opts.overridden_args | {"distributed_backend"})
     sb.utils.distributed.ddp_init_group(run_opts)
     hparams = load_hparams(hparams_file, overrides)
     stage = hparams.get("stage")

@@ -1,0 +1,79 @@
+"""``l2s prepare``: run the mouth ROI once per clip and write training manifests."""
+
+from pathlib import Path
+
+import click
+
+from l2s.cli._common import existing_file, progress
+
+
+@click.group()
+def prepare() -> None:
+    """Prepare a corpus for training (mouth ROI per clip, manifests, rejects)."""
+
+
+@prepare.command("manifest")
+@click.argument("manifest")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+def prepare_manifest_cmd(manifest: str, out: str, jobs: int) -> None:
+    """Compute the mouth ROI of every clip of MANIFEST (.jsonl/.csv) into OUT.
+
+    Uses each entry's landmark sidecar when it has one (synthetic corpora), else face
+    detection. Resumable; clips that fail are listed with their reason in OUT/rejects.jsonl.
+    """
+    from l2s.data.prepare import prepare_manifest
+
+    path = existing_file(manifest, "manifest")
+    result = prepare_manifest(path, Path(out), jobs=jobs,
+                              progress=lambda it, n: progress(it, desc=f"ROI {path.stem}", total=n, unit="clip"))
+    click.echo(f"{result.manifest}: {result.done} prepared, {result.skipped} already done, "
+               f"{result.rejected} rejected")
+
+
+def _counted(results, name: str, total: int):
+    """A progress bar over ``(utterance, reason)`` results that also counts the rejected clips."""
+    bar = progress(results, desc=f"prepare {name}", total=total, unit="clip")
+    rejected = 0
+    for item in bar:
+        if item[1] is not None:
+            rejected += 1
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(rejected=rejected)
+        yield item
+
+
+def _corpus_command(name: str, title: str, layout_help: str) -> click.Command:
+    """``l2s prepare <name> ROOT OUT``: one sub-command per real corpus, all alike."""
+
+    @click.argument("root")
+    @click.argument("out", type=click.Path(file_okay=False))
+    @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
+                  help="Worker processes.")
+    def command(root: str, out: str, jobs: int) -> None:
+        from l2s.corpora.prepare_corpus import prepare_corpus, read_corpus
+
+        layout = read_corpus(name, Path(root))
+        result = prepare_corpus(layout, Path(out), jobs=jobs, progress=lambda it, n: _counted(it, name, n))
+        splits = ", ".join(f"{k} {v}" for k, v in result.splits.items())
+        click.echo(f"{out}: {result.done} prepared, {result.skipped} already done, {result.rejected} rejected "
+                   f"({result.rejects.name}); manifests: {splits}")
+
+    command.__doc__ = (f"Prepare {title} from ROOT (official layout) into OUT.\n\n{layout_help}\n\n"
+                       "Per clip: mouth ROI (as `l2s roi`), 16 kHz wav, contract mel and F0; then OUT/<split>.jsonl "
+                       "manifests and the official lists in OUT/lists/. Resumable; failing clips go to "
+                       "OUT/rejects.jsonl with their reason.")
+    return prepare.command(name)(command)
+
+
+_corpus_command("grid", "GRID", "ROOT holds s1..s34/*.mpg and align/<speaker>/*.align (audio_25k/ optional). "
+                "Splits: train/valid/test-seen (seen speakers, ~90/5/5) and test-unseen (s1, s2, s20, s22); "
+                "4speakers/ holds the s1, s2, s4, s29 setting.")
+_corpus_command("lrs2", "LRS2-BBC", "ROOT holds main/ and pretrain/ (or mvlrs_v1/) and the lists "
+                "pretrain.txt, train.txt, val.txt, test.txt. Splits: pretrain, train, valid, test, "
+                "train_pretrain (pretrain + train).")
+_corpus_command("lrs3", "LRS3-TED", "ROOT holds pretrain/, trainval/ and test/. Splits: valid (~1% of trainval "
+                "speakers), train (the rest of trainval), train_pretrain (train + their pretrain clips), test (all "
+                "of test/), pretrain, trainval.")
+_corpus_command("lrw", "LRW", "ROOT holds <WORD>/{train,val,test}/<WORD>_<nnnnn>.mp4 with .txt. "
+                "Splits: train, valid, test.")

@@ -1,0 +1,4 @@
+"""Corpora: generators and preparers that write clips plus JSONL manifests.
+
+``synthgrid`` generates the synthetic GRID-like audio-visual corpus offline.
+"""

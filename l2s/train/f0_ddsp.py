@@ -1,0 +1,156 @@
+"""Training stage ``f0_ddsp``: F0/voicing from the lips and the DDSP coarse prior (NaturalL2S).
+
+The visual features come from a frozen, already trained lip reader (``vsr_model``).
+Loss: the F0 predictor's L1 on voiced log-F0 + BCE on voicing, plus the multi-resolution
+STFT loss of the prior waveform (synthesised with the ground-truth F0: teacher forcing)
+against the recording. Evaluation runs the prior on its OWN predicted F0 and reports, per
+split, voiced F0 RMSE (Hz), voicing error, the prior mel's L1 to the ground-truth mel and
+that of a baseline predicting the training-set mean mel.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import speechbrain as sb
+import torch
+
+from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
+from l2s.features.mel import wav_to_mel
+from l2s.models.ddsp import CoarsePrior, save_coarse_prior
+from l2s.models.f0 import F0Targets, f0_loss
+from l2s.models.stft_loss import MultiResolutionSTFTLoss
+from l2s.models.vsr import load_vsr
+from l2s.train.common import make_loader, unwrap, write_metrics
+
+
+def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float) -> CoarsePriorConfig:
+    """A size preset adapted to the lip reader's feature width and the corpus's log-F0 statistics."""
+    base = COARSE_PRIOR_PRESETS[preset]
+    f0 = F0ModelConfig(**{**base.f0.__dict__, "feature_dim": feature_dim, "log_f0_mean": log_f0_mean,
+                          "log_f0_std": log_f0_std})
+    ddsp = type(base.ddsp)(**{**base.ddsp.__dict__, "feature_dim": feature_dim})
+    return CoarsePriorConfig(f0=f0, ddsp=ddsp)
+
+
+def targets_from_batch(batch, device) -> F0Targets:
+    f0 = batch["f0"].to(device)
+    voiced = f0 > 0
+    mask = torch.arange(f0.shape[1], device=device)[None] < batch["f0_lengths"].to(device)[:, None]
+    log_f0 = torch.where(voiced, f0.clamp_min(1e-3).log(), torch.zeros_like(f0))
+    return F0Targets(log_f0=log_f0, voiced=voiced & mask, mask=mask)
+
+
+class PriorBrain(sb.Brain):
+    """Trains :class:`~l2s.models.ddsp.CoarsePrior` on frozen lip-reader features."""
+
+    def compute_forward(self, batch, stage):
+        roi = batch["roi"].to(self.device)
+        lengths = batch["roi_lengths"].to(self.device)
+        with torch.no_grad():
+            features = self.hparams.vsr.encode(roi, lengths)
+        targets = targets_from_batch(batch, self.device)
+        override = targets.f0_hz if stage == sb.Stage.TRAIN else None
+        return self.modules.prior(features, lengths, f0_override=override), targets
+
+    def compute_objectives(self, predictions, batch, stage):
+        out, targets = predictions
+        wav = batch["wav"].to(self.device)
+        n = min(wav.shape[1], out.wav.shape[1])
+        loss = f0_loss(out.f0_output, targets).total + self.stft_loss(out.wav[:, :n], wav[:, :n]).total
+        if stage != sb.Stage.TRAIN:
+            self._score(out, targets, wav)
+        return loss
+
+    def _score(self, out, targets, wav):
+        t = min(out.f0.shape[1], targets.mask.shape[1])
+        mask, ref_voiced = targets.mask[:, :t], targets.voiced[:, :t]
+        both = mask & ref_voiced & out.voiced[:, :t]
+        ref_f0 = targets.f0_hz[:, :t]
+        self.sums["f0_sq"] += float(((out.f0[:, :t] - ref_f0) ** 2 * both).sum())
+        self.sums["f0_n"] += float(both.sum())
+        self.sums["vuv_err"] += float(((out.voiced[:, :t] != ref_voiced) & mask).sum())
+        self.sums["frames"] += float(mask.sum())
+        ref_mel = wav_to_mel(wav)[..., :t]
+        m = mask[:, None, :].to(ref_mel)
+        self.sums["mel_l1"] += float(((out.mel_norm[..., :t] - ref_mel).abs() * m).sum() / ref_mel.shape[1])
+        base = self.mean_mel.to(ref_mel)[None, :, None]
+        self.sums["base_l1"] += float(((base - ref_mel).abs() * m).sum() / ref_mel.shape[1])
+
+    def on_fit_start(self):
+        super().on_fit_start()
+        self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        super().on_evaluate_start(max_key, min_key)
+        if not hasattr(self, "stft_loss"):
+            self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
+
+    def on_stage_start(self, stage, epoch=None):
+        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1"), 0.0)
+
+    def summary(self) -> Dict[str, float]:
+        s = self.sums
+        frames = max(s["frames"], 1.0)
+        return {"f0_rmse_hz": (s["f0_sq"] / max(s["f0_n"], 1.0)) ** 0.5, "voicing_error": s["vuv_err"] / frames,
+                "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = {"loss": stage_loss}
+        if stage != sb.Stage.TRAIN:
+            stats.update(self.summary())
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta={"loss": stage_loss}, min_keys=["loss"])
+        else:
+            self.test_stats = stats
+
+
+def corpus_statistics(loader, max_batches: int = 50):
+    """Mean and std of voiced log-F0, and the mean model-space mel vector, over training batches."""
+    log_f0, mel_sum, mel_frames = [], torch.zeros(80), 0
+    for i, batch in enumerate(loader):
+        if i >= max_batches:
+            break
+        f0 = batch["f0"]
+        log_f0.append(f0[f0 > 0].log())
+        for wav, n in zip(batch["wav"], batch["wav_lengths"]):
+            mel = wav_to_mel(wav[: int(n)])
+            mel_sum += mel.sum(-1)
+            mel_frames += mel.shape[-1]
+    values = torch.cat(log_f0)
+    return float(values.mean()), float(values.std().clamp_min(0.05)), mel_sum / max(mel_frames, 1)
+
+
+def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
+    vsr = load_vsr(hparams["vsr_model"])
+    for p in vsr.parameters():
+        p.requires_grad_(False)
+    hparams["vsr"] = vsr
+    fields = ("id", "roi", "wav", "f0")
+    train_loader = make_loader(hparams["train_manifest"], fields, hparams, True)
+    valid_loader = make_loader(hparams["valid_manifest"], fields, hparams, False)
+    mean, std, mean_mel = corpus_statistics(train_loader, int(hparams.get("stat_batches", 50)))
+    prior = CoarsePrior(prior_config(hparams["preset"], vsr.feature_dim, mean, std))
+    checkpointer = sb.utils.checkpoints.Checkpointer(
+        checkpoints_dir=hparams["save_folder"], recoverables={"prior": prior, "counter": hparams["epoch_counter"]})
+    brain = PriorBrain(modules={"prior": prior}, opt_class=hparams["opt_class"], hparams=hparams,
+                       run_opts=run_opts, checkpointer=checkpointer)
+    brain.hparams.vsr.to(brain.device)
+    brain.mean_mel = mean_mel
+    brain.train_sampler = train_loader.batch_sampler
+    started = time.time()
+    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+    results: Dict[str, Any] = {"train_seconds": time.time() - started}
+    for split, manifest in (hparams.get("test_manifests") or {}).items():
+        brain.evaluate(make_loader(manifest, fields, hparams, False), min_key="loss")
+        results[split] = {k: v for k, v in brain.test_stats.items() if k != "loss"}
+    if sb.utils.distributed.if_main_process():
+        out = Path(hparams["output_folder"])
+        save_coarse_prior(unwrap(brain.modules.prior).cpu(), out / "model")
+        write_metrics(out / "metrics.json", results)
+    return results
