@@ -291,3 +291,113 @@ VSR_TINY = VSRConfig(vocab_size=31, frontend_widths=(16, 32, 64, 128), d_model=1
                      encoder_ffn=512, encoder_layers=4, conv_kernel=15, decoder_ffn=512,
                      decoder_layers=2, tokenizer="char")
 VSR_PRESETS = {"base": VSR_BASE, "tiny": VSR_TINY}
+
+
+# --- Diffusion mel generator and its guide ASR (l2s.models.denoiser, l2s.models.asr_guide) ---
+
+
+@dataclass(frozen=True)
+class NoiseScheduleConfig:
+    """The training noise schedule; the sampler must use the same one (it travels in the checkpoint).
+
+    Attributes:
+        kind: ``"linear"`` (LipVoicer/DiffWave: ``linspace(beta_0, beta_T, num_steps)``) or ``"cosine"``
+            (Nichol & Dhariwal's ``squaredcos_cap_v2``, built with diffusers; ``beta_0``/``beta_T`` unused).
+        num_steps: ``T`` discrete steps (LipVoicer: 400).
+        beta_0: first beta of the linear schedule.
+        beta_T: last beta of the linear schedule.
+    """
+
+    kind: str = "linear"
+    num_steps: int = 400
+    beta_0: float = 1e-4
+    beta_T: float = 0.02
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """DiffWave-style mel denoiser (:class:`l2s.models.denoiser.Denoiser`).
+
+    Attributes:
+        feature_dim: width ``D`` of the visual features (the VSR preset's d_model).
+        channels: residual channels ``C``.
+        layers: gated residual layers.
+        dilation_cycle: dilations ``2 ** (i % dilation_cycle)``.
+        kernel_size: kernel of the dilated convolutions (odd).
+        cond_channels: channels of the conditioner (features + prior mel [+ speaker]) at the mel rate.
+        step_dim: sinusoidal step embedding width (even).
+        step_hidden: width of the step MLP.
+        speaker_dim: width ``E`` of the optional speaker embedding (0: none).
+        use_prior: read the DDSP prior mel (else only the visual features).
+        drop_prior_with_video: the unconditional (dropped) pass also replaces the prior by its null
+            vector, so that classifier-free guidance contrasts "video + prior" against "nothing".
+        cond_dropout: training probability of dropping the video condition, per sample.
+        schedule: the diffusion schedule it is trained for.
+    """
+
+    feature_dim: int = 128
+    channels: int = 64
+    layers: int = 8
+    dilation_cycle: int = 4
+    kernel_size: int = 3
+    cond_channels: int = 64
+    step_dim: int = 64
+    step_hidden: int = 128
+    speaker_dim: int = 0
+    use_prior: bool = True
+    drop_prior_with_video: bool = True
+    cond_dropout: float = 0.2
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "DenoiserConfig":
+        data = dict(data)
+        data["schedule"] = NoiseScheduleConfig(**data.get("schedule", {}))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GuideASRConfig:
+    """CTC recogniser over noisy mels (:class:`l2s.models.asr_guide.GuideASR`).
+
+    Attributes:
+        vocab_size: output tokens ``V`` (``CharTokenizer``: 31, blank 0).
+        d_model: conformer width.
+        heads: attention heads.
+        ffn: feed-forward hidden units.
+        layers: conformer blocks (each gets the step embedding added to its input).
+        conv_kernel: conformer depthwise kernel (odd).
+        subsampling: time reduction of the conv front-end (2 or 4; 2 keeps 50 frames/s for characters).
+        step_dim: sinusoidal step embedding width (even).
+        dropout: dropout of the blocks.
+        t_max: trained (and meaningful) for steps ``t < t_max``.
+        schedule: the diffusion schedule of the mels it reads.
+    """
+
+    vocab_size: int = 31
+    d_model: int = 96
+    heads: int = 4
+    ffn: int = 256
+    layers: int = 3
+    conv_kernel: int = 15
+    subsampling: int = 2
+    step_dim: int = 64
+    dropout: float = 0.1
+    t_max: int = 350
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "GuideASRConfig":
+        data = dict(data)
+        data["schedule"] = NoiseScheduleConfig(**data.get("schedule", {}))
+        return cls(**data)
+
+
+# feature_dim follows the VSR presets' d_model (tiny 128, base 768).
+DENOISER_TINY = DenoiserConfig()
+DENOISER_BASE = DenoiserConfig(feature_dim=768, channels=256, layers=24, dilation_cycle=8, cond_channels=256,
+                               step_dim=128, step_hidden=512)
+DENOISER_PRESETS = {"tiny": DENOISER_TINY, "base": DENOISER_BASE}
+GUIDE_ASR_TINY = GuideASRConfig()
+GUIDE_ASR_BASE = GuideASRConfig(d_model=256, heads=4, ffn=1024, layers=8, conv_kernel=31, step_dim=128)
+GUIDE_ASR_PRESETS = {"tiny": GUIDE_ASR_TINY, "base": GUIDE_ASR_BASE}

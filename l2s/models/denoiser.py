@@ -1,0 +1,275 @@
+"""The mel denoiser of the diffusion generator: ``eps = Denoiser(x_t, t, features, prior_mel, speaker, lengths)``.
+
+A DiffWave-style stack (Kong et al. 2021, as LipVoicer's MelGen uses it on mels): a 1x1 input conv,
+``layers`` gated residual layers of dilated 1-D convolutions over time (dilation ``2 ** (i % cycle)``),
+each adding a projection of the step embedding to its input and a projection of the conditioner
+to its pre-activation, ``tanh(a) * sigmoid(b)`` gating, residual and skip outputs; the summed skips
+go through ReLU, 1x1, ReLU, 1x1 (zero-initialised) to ``eps``, plus a step-scaled linear 1x1 map of ``x_t``
+itself (zero-initialised; the tiny stack is narrower than the 80 bands, and at large ``t`` eps ~ x_t).
+
+Conditioner (at the mel rate, computed once per clip by :meth:`Denoiser.condition`, since it does
+not depend on ``x_t`` or ``t``; the sampler then calls :meth:`Denoiser.denoise` per step):
+visual features ``(B, T_v, D)`` -> Linear -> repeated ``MEL_FRAMES_PER_VIDEO_FRAME`` times; concatenated
+with the DDSP prior mel ``(B, 80, T_m)``; two k=3 convs; plus a projection of the speaker embedding.
+
+Classifier-free guidance: a dropped item has its projected features replaced by a learned null
+vector and (``drop_prior_with_video``, the default) its prior by a learned null mel, because the
+prior is itself computed from the video: keeping it would leave the video in the "unconditional"
+branch. ``prior_mel=None`` means the null prior too. Padded frames (past ``lengths``) are zeroed
+before every convolution, so a valid frame's output does not depend on the padding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from l2s.config import MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, DenoiserConfig
+from l2s.diffusion.sampler import EpsFn, LossFn, NoiseSource, SampleResult, SamplerConfig, StepRecord, sample
+from l2s.diffusion.schedules import DiffusionSchedule
+from l2s.errors import InputError, ModelError
+from l2s.hub import load_model_dir, resolve, save_model_dir
+from l2s.models.diffusion_steps import StepEmbedding, as_step_vector, build_schedule, mel_mask
+
+__all__ = ["Denoiser", "Conditioning", "BoundDenoiser", "bind", "sample_mel", "save_denoiser",
+           "load_denoiser", "mel_mask"]
+
+MODEL_KIND = "melgen"
+DropMask = Union[bool, torch.Tensor]
+
+
+def _drop_vector(drop: DropMask, batch: int, device: torch.device) -> torch.Tensor:
+    """``(B, 1, 1)`` float, 1 where the condition is dropped."""
+    drop = torch.as_tensor(drop, device=device, dtype=torch.bool).reshape(-1)
+    if drop.numel() == 1:
+        drop = drop.expand(batch)
+    if drop.shape[0] != batch:
+        raise InputError(f"drop_video needs one flag per batch item ({batch}), got {drop.shape[0]}")
+    return drop.float()[:, None, None]
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What the residual layers read of the conditions, for one batch (independent of ``x_t`` and ``t``).
+
+    Attributes:
+        layers: ``(L, B, 2C, T_m)`` per-layer conditioner terms.
+        mask: ``(B, 1, T_m)`` valid mel frames.
+    """
+
+    layers: torch.Tensor
+    mask: torch.Tensor
+
+
+class ResidualLayer(nn.Module):
+    """One gated residual layer (dilated conv + step + conditioner, tanh x sigmoid, residual/skip split)."""
+
+    def __init__(self, channels: int, cond_channels: int, step_hidden: int, kernel_size: int, dilation: int):
+        super().__init__()
+        self.channels = channels
+        self.step_proj = nn.Linear(step_hidden, channels)
+        self.dilated = nn.Conv1d(channels, 2 * channels, kernel_size, dilation=dilation,
+                                 padding=dilation * (kernel_size - 1) // 2)
+        self.cond_proj = nn.Conv1d(cond_channels, 2 * channels, 1)
+        self.out = nn.Conv1d(channels, 2 * channels, 1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor):
+        """``x (B, C, T)``, ``cond (B, 2C, T)``, ``emb (B, H)``, ``mask (B, 1, T)`` -> ``(x', skip)``."""
+        y = self.dilated((x + self.step_proj(emb)[:, :, None]) * mask) + cond
+        gate = torch.tanh(y[:, :self.channels]) * torch.sigmoid(y[:, self.channels:])
+        res, skip = self.out(gate).chunk(2, dim=1)
+        return (x + res) * (mask / math.sqrt(2.0)), skip
+
+
+class Denoiser(nn.Module):
+    """Noise prediction on model-space mels, conditioned on the step, the video, the prior and a speaker.
+
+    Args:
+        config: sizes (``l2s.config.DENOISER_TINY`` / ``DENOISER_BASE``) and the training schedule.
+    """
+
+    def __init__(self, config: DenoiserConfig = DenoiserConfig()):
+        super().__init__()
+        if config.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {config.kernel_size}")
+        self.config = config
+        c, cc = config.channels, config.cond_channels
+        self.step = StepEmbedding(config.step_dim, config.step_hidden)
+        self.input = nn.Conv1d(N_MELS, c, 1)
+        self.feature_proj = nn.Linear(config.feature_dim, cc)
+        self.null_video = nn.Parameter(torch.zeros(cc))
+        prior_channels = N_MELS if config.use_prior else 0
+        # initialised at the log floor (-1 in model space): "no prior" starts out as silence
+        self.null_prior = nn.Parameter(torch.full((N_MELS,), -1.0)) if config.use_prior else None
+        self.speaker_proj = nn.Linear(config.speaker_dim, cc) if config.speaker_dim > 0 else None
+        self.cond_in = nn.Conv1d(cc + prior_channels, cc, 3, padding=1)
+        self.cond_mid = nn.Conv1d(cc, cc, 3, padding=1)
+        self.layers = nn.ModuleList(
+            ResidualLayer(c, cc, config.step_hidden, config.kernel_size, 2 ** (i % config.dilation_cycle))
+            for i in range(config.layers))
+        self.skip_proj = nn.Conv1d(c, c, 1)
+        self.output = nn.Conv1d(c, N_MELS, 1)
+        # A linear 80 -> 80 path from x_t to eps, scaled per step: the residual stack is narrower than
+        # the 80 mel bands in the tiny preset, and at large t eps is mostly x_t itself.
+        self.direct = nn.Conv1d(N_MELS, N_MELS, 1)
+        self.direct_gain = nn.Linear(config.step_hidden, 1)
+        # zero output layers: the untrained network predicts eps = 0 (DiffWave's choice, stable start)
+        for layer in (self.output, self.direct, self.direct_gain):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def schedule(self) -> DiffusionSchedule:
+        """The noise schedule this denoiser was trained with (the sampler must use it)."""
+        return build_schedule(self.config.schedule)
+
+    def condition(self, features: torch.Tensor, frames: int, prior_mel: Optional[torch.Tensor] = None,
+                  speaker: Optional[torch.Tensor] = None, lengths: Optional[torch.Tensor] = None,
+                  drop_video: DropMask = False) -> Conditioning:
+        """Pre-compute the conditioner terms of every layer.
+
+        Args:
+            features: ``(B, T_v, D)`` visual features at the video rate.
+            frames: ``T_m`` mel frames (normally ``4 T_v``; the upsampled features are cut or edge-padded).
+            prior_mel: ``(B, 80, T_m)`` model-space DDSP prior mel, or None (the null prior); ignored by a
+                model trained without a prior (``use_prior`` False).
+            speaker: ``(B, E)`` speaker embedding, or None; kept in the unconditional pass (guidance is on the
+                video only); ignored by a model trained without one (``speaker_dim`` 0).
+            lengths: ``(B,)`` valid mel frames, or None.
+            drop_video: True, or a ``(B,)`` bool mask: replace those items' video (and, by default, prior)
+                by the learned null condition (the unconditional pass of classifier-free guidance).
+        """
+        if features.dim() != 3 or features.shape[-1] != self.config.feature_dim:
+            raise InputError(f"features must be (B, T_v, {self.config.feature_dim}), got {tuple(features.shape)}")
+        b, device = features.shape[0], features.device
+        mask = mel_mask(lengths, frames, b, device)
+        drop = _drop_vector(drop_video, b, device)
+        feats = self.feature_proj(features).transpose(1, 2)  # (B, Cc, T_v)
+        feats = feats.repeat_interleave(MEL_FRAMES_PER_VIDEO_FRAME, dim=2)
+        if feats.shape[2] < frames:
+            feats = F.pad(feats, (0, frames - feats.shape[2]), mode="replicate")
+        feats = feats[:, :, :frames]
+        feats = feats * (1 - drop) + self.null_video[None, :, None] * drop
+        parts = [feats]
+        if self.null_prior is not None:
+            null = self.null_prior[None, :, None].expand(b, N_MELS, frames)
+            if prior_mel is None:
+                prior = null
+            else:
+                if prior_mel.shape != (b, N_MELS, frames):
+                    raise InputError(f"prior_mel must be {(b, N_MELS, frames)}, got {tuple(prior_mel.shape)}")
+                prior_drop = drop if self.config.drop_prior_with_video else torch.zeros_like(drop)
+                prior = prior_mel * (1 - prior_drop) + null * prior_drop
+            parts.append(prior)
+        h = F.silu(self.cond_in(torch.cat(parts, dim=1) * mask))
+        h = self.cond_mid(h * mask)
+        if self.speaker_proj is not None and speaker is not None:
+            h = h + self.speaker_proj(speaker)[:, :, None]
+        h = h * mask
+        return Conditioning(layers=torch.stack([layer.cond_proj(h) for layer in self.layers]), mask=mask)
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        """``eps`` for noisy mels ``x_t (B, 80, T_m)`` at steps ``t`` (``(B,)``, ``(B, 1)`` or a scalar)."""
+        if x_t.dim() != 3 or x_t.shape[1] != N_MELS or x_t.shape[2] != cond.mask.shape[2]:
+            raise InputError(f"x_t must be (B, {N_MELS}, {cond.mask.shape[2]}), got {tuple(x_t.shape)}")
+        mask = cond.mask
+        emb = self.step(as_step_vector(t, x_t.shape[0], x_t.device))
+        x = F.relu(self.input(x_t * mask))
+        skips = 0.0
+        for layer, c in zip(self.layers, cond.layers):
+            x, skip = layer(x, c, emb, mask)
+            skips = skips + skip
+        h = F.relu(self.skip_proj(skips * (mask / math.sqrt(len(self.layers)))))
+        direct = self.direct(x_t) * (1.0 + self.direct_gain(emb))[:, :, None]
+        return (self.output(h) + direct) * mask
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, features: torch.Tensor,
+                prior_mel: Optional[torch.Tensor] = None, speaker: Optional[torch.Tensor] = None,
+                lengths: Optional[torch.Tensor] = None, drop_video: DropMask = False) -> torch.Tensor:
+        """Predict the noise (training entry point; see :meth:`condition` for the arguments).
+
+        Returns:
+            ``(B, 80, T_m)`` predicted ``eps``, zero past each length.
+        """
+        cond = self.condition(features, x_t.shape[-1], prior_mel, speaker, lengths, drop_video)
+        return self.denoise(x_t, t, cond)
+
+
+@dataclass(frozen=True)
+class BoundDenoiser:
+    """A denoiser with one batch's conditions bound, in the sampler's callable form.
+
+    Attributes:
+        eps_cond: ``(x (B, 80, T), t (B, 1)) -> eps`` with the video (and prior) condition.
+        eps_uncond: the same with the null condition (classifier-free guidance's second pass).
+    """
+
+    eps_cond: EpsFn
+    eps_uncond: EpsFn
+
+
+def bind(model: Denoiser, features: torch.Tensor, frames: int, prior_mel: Optional[torch.Tensor] = None,
+         speaker: Optional[torch.Tensor] = None, lengths: Optional[torch.Tensor] = None) -> BoundDenoiser:
+    """Pre-compute both conditionings once and return the callables :func:`l2s.diffusion.sample` takes."""
+    with torch.no_grad():
+        cond = model.condition(features, frames, prior_mel, speaker, lengths, drop_video=False)
+        null = model.condition(features, frames, prior_mel, speaker, lengths, drop_video=True)
+    return BoundDenoiser(eps_cond=lambda x, t: model.denoise(x, t, cond),
+                         eps_uncond=lambda x, t: model.denoise(x, t, null))
+
+
+def sample_mel(
+    model: Denoiser,
+    features: torch.Tensor,
+    config: SamplerConfig,
+    prior_mel: Optional[torch.Tensor] = None,
+    speaker: Optional[torch.Tensor] = None,
+    asr_loss: Optional[LossFn] = None,
+    noise: Optional[NoiseSource] = None,
+    on_step: Optional[Callable[[StepRecord], None]] = None,
+    progress=None,
+) -> SampleResult:
+    """Sample mels for a batch of clips with this denoiser through the shared sampler.
+
+    Args:
+        model: the denoiser (eval mode); its own training schedule is used.
+        features: ``(B, T_v, D)`` visual features (unpadded clips of equal length; B = 1 in the pipeline).
+        config: solver, steps, ``w_video``, ``w_asr``, ``asr_start``, ``start_step`` (shallow diffusion from
+            the noised prior).
+        prior_mel: ``(B, 80, 4 T_v)`` DDSP prior mel (conditioning, and the start of shallow diffusion).
+        speaker: ``(B, E)`` speaker embedding or None.
+        asr_loss: ``(x, t) -> scalar`` guide loss toward the text
+            (:func:`l2s.models.asr_guide.guidance_loss`), or None.
+        noise: random draws (:class:`~l2s.diffusion.sampler.GaussianNoise` with a seed for reproducibility).
+        on_step: per-step trace callback; progress: wraps the list of steps.
+
+    Returns:
+        ``SampleResult`` with ``mel (B, 80, 4 T_v)`` in model space and its network-evaluation counts.
+    """
+    device = next(model.parameters()).device
+    frames = features.shape[1] * MEL_FRAMES_PER_VIDEO_FRAME
+    bound = bind(model, features.to(device), frames, None if prior_mel is None else prior_mel.to(device), speaker)
+    return sample(bound.eps_cond, model.schedule(), (features.shape[0], N_MELS, frames), config,
+                  eps_uncond=bound.eps_uncond, asr_loss=asr_loss, prior=prior_mel, noise=noise, on_step=on_step,
+                  device=device, progress=progress)
+
+
+def save_denoiser(model: Denoiser, path: Union[str, Path]) -> Path:
+    """Write ``model`` as a checkpoint directory (see :mod:`l2s.hub`), kind ``melgen``."""
+    return save_model_dir(path, MODEL_KIND, model.config, model.state_dict())
+
+
+def load_denoiser(name_or_path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Denoiser:
+    """Load a :class:`Denoiser` from a checkpoint directory, bundled name or hub repo id (in eval mode)."""
+    loaded = load_model_dir(resolve(name_or_path), kind=MODEL_KIND)
+    try:
+        model = Denoiser(DenoiserConfig.from_dict(loaded.config))
+        model.load_state_dict(loaded.state_dict)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{loaded.path}: not a loadable {MODEL_KIND} checkpoint ({exc})") from None
+    return model.to(device).eval()

@@ -1,0 +1,118 @@
+"""Training stage ``asr_guide``: the CTC guide recogniser over noisy mels (LipVoicer's classifier).
+
+Each training item is noised to a step ``t ~ U{0, t_max - 1}`` of the denoiser's schedule,
+``x_t = sqrt(abar_t) mel + sqrt(1 - abar_t) eps``, and the guide learns the characters with CTC.
+Evaluation noises every item at each of a few fixed steps (``eval_steps``, seeded noise, so the
+numbers are comparable between epochs) and reports the CTC loss and the greedy CER per step.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping, Sequence
+
+import speechbrain as sb
+import torch
+
+from l2s.config import GUIDE_ASR_PRESETS, GuideASRConfig, NoiseScheduleConfig
+from l2s.models.asr_guide import GuideASR, save_guide
+from l2s.models.diffusion_steps import build_schedule, q_sample
+from l2s.text.tokenizer import CharTokenizer
+from l2s.train.common import make_loader, unwrap, write_metrics
+
+FIELDS = ("id", "text", "mel", "tokens")
+PAD = {"tokens": 0, "mel": -1.0}
+
+
+def guide_config(preset: str, schedule: NoiseScheduleConfig, t_max: int,
+                 overrides: Mapping[str, Any] = None) -> GuideASRConfig:
+    """A size preset with the recipe's schedule, ``t_max`` and field overrides."""
+    base = GUIDE_ASR_PRESETS[preset]
+    return GuideASRConfig(**{**base.__dict__, "schedule": schedule, "t_max": int(t_max), **dict(overrides or {})})
+
+
+def _mel_batch(batch, device):
+    """``(B, 80, T_m)`` model-space mels and their ``(B,)`` lengths."""
+    return batch["mel"].to(device).transpose(1, 2), batch["mel_lengths"].to(device)
+
+
+class GuideBrain(sb.Brain):
+    """Trains :class:`~l2s.models.asr_guide.GuideASR` on noised ground-truth mels."""
+
+    def compute_forward(self, batch, stage):
+        mel, lengths = _mel_batch(batch, self.device)
+        tokens, token_lengths = batch["tokens"].to(self.device), batch["tokens_lengths"]
+        guide = self.modules.guide
+        if stage == sb.Stage.TRAIN:
+            t = torch.randint(0, unwrap(guide).config.t_max, (mel.shape[0],), device=self.device)
+            return unwrap(guide).ctc_loss(q_sample(mel, t, self.schedule), t, tokens, lengths, token_lengths)
+        losses = []
+        for step in self.eval_steps:
+            t = torch.full((mel.shape[0],), step, dtype=torch.long, device=self.device)
+            noise = torch.randn(mel.shape, generator=self.eval_generator).to(mel)
+            x_t = q_sample(mel, t, self.schedule, noise)
+            losses.append(unwrap(guide).ctc_loss(x_t, t, tokens, lengths, token_lengths))
+            for i, ids in enumerate(unwrap(guide).greedy(x_t, t, lengths)):
+                hyp = self.tokenizer.decode(ids)
+                self.cer[step].append([batch["id"][i]], [list(hyp)], [list(batch["text"][i])])
+        return torch.stack(losses).mean(0)
+
+    def compute_objectives(self, predictions, batch, stage):
+        return predictions.mean()
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        # conformers want a warm-up (the recipe's Noam schedule, as the VSR stage)
+        if should_step and getattr(self.hparams, "lr_annealing", None) is not None:
+            self.hparams.lr_annealing(self.optimizer)
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.cer = {s: sb.utils.metric_stats.ErrorRateStats() for s in self.eval_steps}
+            self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = {"loss": stage_loss}
+        if stage != sb.Stage.TRAIN:
+            for step, metric in self.cer.items():
+                stats[f"CER_t{step}"] = metric.summarize("error_rate")
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta={"loss": stage_loss}, min_keys=["loss"])
+        else:
+            self.test_stats = stats
+
+
+def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
+    """Train, evaluate every test split with the best checkpoint, export ``<output_folder>/model``."""
+    tokenizer = CharTokenizer()
+    config = guide_config(hparams["preset"], hparams["schedule"], hparams["t_max"], hparams.get("model_overrides"))
+    if config.vocab_size != tokenizer.vocab_size:
+        raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, guide config {config.vocab_size}")
+    guide = GuideASR(config)
+    recoverables = {"guide": guide, "counter": hparams["epoch_counter"]}
+    if hparams.get("lr_annealing") is not None:
+        recoverables["lr_annealing"] = hparams["lr_annealing"]
+    checkpointer = sb.utils.checkpoints.Checkpointer(checkpoints_dir=hparams["save_folder"], recoverables=recoverables)
+    brain = GuideBrain(modules={"guide": guide}, opt_class=hparams["opt_class"], hparams=hparams,
+                       run_opts=run_opts, checkpointer=checkpointer)
+    brain.schedule = build_schedule(config.schedule)
+    brain.tokenizer = tokenizer
+    eval_steps: Sequence[int] = [int(s) for s in hparams["eval_steps"]]
+    brain.eval_steps = [s for s in eval_steps if s < config.t_max] or [0]
+    train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, tokenizer.encode, PAD)
+    valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False, tokenizer.encode, PAD)
+    brain.train_sampler = train_loader.batch_sampler
+    started = time.time()
+    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+    results: Dict[str, Any] = {"train_seconds": time.time() - started}
+    for split, manifest in (hparams.get("test_manifests") or {}).items():
+        brain.evaluate(make_loader(manifest, FIELDS, hparams, False, tokenizer.encode, PAD), min_key="loss")
+        results[split] = dict(brain.test_stats)
+    if sb.utils.distributed.if_main_process():
+        out = Path(hparams["output_folder"])
+        save_guide(unwrap(brain.modules.guide).cpu(), out / "model")
+        write_metrics(out / "metrics.json", results)
+    return results

@@ -1,0 +1,150 @@
+"""Training stage ``melgen``: the diffusion mel denoiser (LipVoicer's MelGen objective, our conditioner).
+
+Visual features come from a frozen lip reader (``vsr_model``) and the DDSP prior mel from a frozen
+coarse prior (``prior_model``, optional: ``null`` trains without it), both computed on the fly under
+``no_grad``. Objective (DDPM / DiffWave): ``t ~ U{0, T - 1}``, ``x_t = sqrt(abar_t) mel + sqrt(1 - abar_t) eps``,
+masked **L2** between the predicted and the true ``eps``, with the video (and prior) condition dropped
+per item with probability ``cond_dropout`` for classifier-free guidance. Evaluation noises every item at
+each of a few fixed steps (``eval_steps``, seeded noise) and reports the same loss per step
+(``loss_t<step>``), its mean (``loss``, which picks the best checkpoint) and the mean without the
+condition (``loss_uncond``; the gap is what classifier-free guidance has to work with).
+Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import speechbrain as sb
+import torch
+
+from l2s.config import DENOISER_PRESETS, DenoiserConfig, NoiseScheduleConfig
+from l2s.models.ddsp import load_coarse_prior
+from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
+from l2s.models.diffusion_steps import build_schedule, q_sample
+from l2s.models.vsr import load_vsr
+from l2s.train.common import make_loader, unwrap, write_metrics
+
+FIELDS = ("id", "roi", "mel")
+PAD = {"mel": -1.0}
+
+
+def denoiser_config(preset: str, feature_dim: int, schedule: NoiseScheduleConfig, cond_dropout: float,
+                    use_prior: bool, overrides: Optional[Mapping[str, Any]] = None) -> DenoiserConfig:
+    """A size preset adapted to the lip reader's feature width, with the recipe's schedule and overrides."""
+    base = DENOISER_PRESETS[preset]
+    return DenoiserConfig(**{**base.__dict__, "feature_dim": int(feature_dim), "schedule": schedule,
+                             "cond_dropout": float(cond_dropout), "use_prior": bool(use_prior),
+                             **dict(overrides or {})})
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
+    return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+class MelGenBrain(sb.Brain):
+    """Trains :class:`~l2s.models.denoiser.Denoiser` on frozen VSR features and DDSP prior mels."""
+
+    def _conditions(self, batch):
+        roi = batch["roi"].to(self.device)
+        roi_lengths = batch["roi_lengths"].to(self.device)
+        with torch.no_grad():
+            features = self.hparams.vsr.encode(roi, roi_lengths)
+            prior = None
+            if self.hparams.prior is not None:
+                prior = self.hparams.prior(features, roi_lengths).mel_norm
+        return features, prior
+
+    def compute_forward(self, batch, stage):
+        features, prior = self._conditions(batch)
+        mel = batch["mel"].to(self.device).transpose(1, 2)  # (B, 80, T_m), T_m = 4 T_v (the dataset cuts it)
+        lengths = batch["mel_lengths"].to(self.device)
+        if prior is not None:
+            prior = prior[..., : mel.shape[-1]]
+        model = self.modules.denoiser
+        config = unwrap(model).config
+        b = mel.shape[0]
+        mask = mel_mask(lengths, mel.shape[-1], b, self.device)
+        if stage == sb.Stage.TRAIN:
+            t = torch.randint(0, config.schedule.num_steps, (b,), device=self.device)
+            noise = torch.randn_like(mel)
+            drop = torch.rand(b, device=self.device) < config.cond_dropout
+            eps = model(q_sample(mel, t, self.schedule, noise), t, features, prior, None, lengths, drop)
+            return masked_mse(eps, noise, mask)
+        losses = []
+        for step in self.eval_steps:
+            t = torch.full((b,), step, dtype=torch.long, device=self.device)
+            noise = torch.randn(mel.shape, generator=self.eval_generator).to(mel)
+            x_t = q_sample(mel, t, self.schedule, noise)
+            loss = masked_mse(model(x_t, t, features, prior, None, lengths, False), noise, mask)
+            uncond = masked_mse(model(x_t, t, features, prior, None, lengths, True), noise, mask)
+            self.sums[f"loss_t{step}"] += float(loss) * b
+            self.sums["loss_uncond"] += float(uncond) * b / len(self.eval_steps)
+            losses.append(loss)
+        self.sums["items"] += b
+        return torch.stack(losses).mean()
+
+    def compute_objectives(self, predictions, batch, stage):
+        return predictions
+
+    def on_stage_start(self, stage, epoch=None):
+        if stage != sb.Stage.TRAIN:
+            self.sums = dict.fromkeys([f"loss_t{s}" for s in self.eval_steps] + ["loss_uncond", "items"], 0.0)
+            self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = {"loss": stage_loss}
+        if stage != sb.Stage.TRAIN:
+            items = max(self.sums["items"], 1.0)
+            stats.update({k: v / items for k, v in self.sums.items() if k != "items"})
+            # per item, like the per-step numbers (SpeechBrain's stage loss averages batches)
+            stats["loss"] = sum(stats[f"loss_t{s}"] for s in self.eval_steps) / len(self.eval_steps)
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
+            self.checkpointer.save_and_keep_only(meta={"loss": stats["loss"]}, min_keys=["loss"])
+        else:
+            self.test_stats = stats
+
+
+def _frozen(model: torch.nn.Module, device: str) -> torch.nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.to(device).eval()
+
+
+def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
+    """Train, evaluate every test split with the best checkpoint, export ``<output_folder>/model``."""
+    device = run_opts.get("device", "cpu")
+    vsr = _frozen(load_vsr(hparams["vsr_model"]), device)
+    prior_path = hparams.get("prior_model")
+    hparams["vsr"] = vsr
+    hparams["prior"] = _frozen(load_coarse_prior(prior_path), device) if prior_path else None
+    config = denoiser_config(hparams["preset"], vsr.feature_dim, hparams["schedule"], hparams["cond_dropout"],
+                             hparams["prior"] is not None, hparams.get("model_overrides"))
+    denoiser = Denoiser(config)
+    checkpointer = sb.utils.checkpoints.Checkpointer(
+        checkpoints_dir=hparams["save_folder"],
+        recoverables={"denoiser": denoiser, "counter": hparams["epoch_counter"]})
+    brain = MelGenBrain(modules={"denoiser": denoiser}, opt_class=hparams["opt_class"], hparams=hparams,
+                        run_opts=run_opts, checkpointer=checkpointer)
+    brain.schedule = build_schedule(config.schedule)
+    brain.eval_steps = [int(s) for s in hparams["eval_steps"] if int(s) < config.schedule.num_steps] or [0]
+    train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, pad_values=PAD)
+    valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False, pad_values=PAD)
+    brain.train_sampler = train_loader.batch_sampler
+    started = time.time()
+    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+    results: Dict[str, Any] = {"train_seconds": time.time() - started}
+    for split, manifest in (hparams.get("test_manifests") or {}).items():
+        brain.evaluate(make_loader(manifest, FIELDS, hparams, False, pad_values=PAD), min_key="loss")
+        results[split] = dict(brain.test_stats)
+    if sb.utils.distributed.if_main_process():
+        out = Path(hparams["output_folder"])
+        save_denoiser(unwrap(brain.modules.denoiser).cpu(), out / "model")
+        write_metrics(out / "metrics.json", results)
+    return results

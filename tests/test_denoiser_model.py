@@ -1,0 +1,153 @@
+"""The mel denoiser: shapes, padding, condition dropout, schedule, sampler plug-in, checkpoint round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from l2s.config import DenoiserConfig, NoiseScheduleConfig
+from l2s.diffusion.sampler import GaussianNoise, SamplerConfig
+from l2s.diffusion.schedules import linear_schedule
+from l2s.errors import InputError
+from l2s.models.denoiser import Denoiser, bind, load_denoiser, sample_mel, save_denoiser
+from l2s.models.diffusion_steps import build_schedule, q_sample
+
+CFG = DenoiserConfig(feature_dim=16, channels=16, layers=4, dilation_cycle=2, cond_channels=16, step_dim=16,
+                     step_hidden=32, speaker_dim=8)
+
+
+def _model(config: DenoiserConfig = CFG) -> Denoiser:
+    model = Denoiser(config).eval()
+    # the output layer starts at zero (eps = 0): give it weights so the tests see the whole network
+    torch.nn.init.normal_(model.output.weight, std=0.3)
+    return model
+
+
+def _inputs(b: int = 2, t_v: int = 6):
+    t_m = 4 * t_v
+    return torch.randn(b, 80, t_m), torch.tensor([10, 300])[:b], torch.randn(b, t_v, 16), torch.randn(b, 80, t_m)
+
+
+def test_shapes_and_step_formats():
+    model = _model()
+    x, t, feats, prior = _inputs()
+    eps = model(x, t, feats, prior, torch.randn(2, 8))
+    assert eps.shape == x.shape and torch.isfinite(eps).all() and eps.abs().sum() > 0
+    assert torch.allclose(model(x, t[:, None].float(), feats, prior), model(x, t, feats, prior))
+    with pytest.raises(InputError):
+        model(x, t, torch.randn(2, 6, 15), prior)
+
+
+def test_padding_invariance():
+    model = _model()
+    x, t, feats, prior = _inputs()
+    lengths = torch.tensor([24, 14])
+    alone = model(x[1:, :, :14], t[1:], feats[1:, :4], prior[1:, :, :14])[0, :, :14]
+    garbage = x.clone()
+    garbage[1, :, 14:] = 100.0
+    prior_g = prior.clone()
+    prior_g[1, :, 14:] = -50.0
+    batched = model(garbage, t, feats, prior_g, lengths=lengths)
+    assert torch.allclose(batched[1, :, :14], alone, atol=1e-5)
+    assert batched[1, :, 14:].abs().max() == 0
+
+
+def test_dropped_condition_ignores_features_and_prior():
+    model = _model()
+    x, t, feats, prior = _inputs()
+    other_feats, other_prior = torch.randn_like(feats), torch.randn_like(prior)
+    drop = torch.tensor([True, False])
+    a = model(x, t, feats, prior, drop_video=drop)
+    b = model(x, t, other_feats, other_prior, drop_video=drop)
+    assert torch.allclose(a[0], b[0], atol=1e-6)  # dropped: video and prior replaced by the null condition
+    assert not torch.allclose(a[1], b[1], atol=1e-3)  # kept: depends on them
+    # prior=None is the same null prior as a dropped one
+    assert torch.allclose(model(x, t, feats, None, drop_video=True), model(x, t, feats, prior, drop_video=True),
+                          atol=1e-6)
+
+
+def test_prior_kept_when_configured():
+    model = _model(DenoiserConfig(**{**CFG.__dict__, "drop_prior_with_video": False}))
+    x, t, feats, prior = _inputs()
+    a = model(x, t, feats, prior, drop_video=True)
+    assert torch.allclose(a, model(x, t, torch.randn_like(feats), prior, drop_video=True), atol=1e-6)
+    assert not torch.allclose(a, model(x, t, feats, torch.randn_like(prior), drop_video=True), atol=1e-3)
+
+
+def test_schedule_is_the_samplers():
+    assert torch.equal(build_schedule(NoiseScheduleConfig()).alpha_bars, linear_schedule(400).alpha_bars)
+    cosine = build_schedule(NoiseScheduleConfig(kind="cosine", num_steps=50))
+    assert cosine.num_steps == 50 and bool((cosine.alpha_bars[1:] < cosine.alpha_bars[:-1]).all())
+    with pytest.raises(InputError):
+        build_schedule(NoiseScheduleConfig(kind="quadratic"))
+    mel, t = torch.randn(2, 80, 8), torch.tensor([0, 399])
+    noise = torch.randn_like(mel)
+    abar = linear_schedule(400).alpha_bars
+    want = abar[399].sqrt() * mel[1] + (1 - abar[399]).sqrt() * noise[1]
+    assert torch.allclose(q_sample(mel, t, linear_schedule(400), noise)[1], want)
+
+
+def test_plugs_into_the_sampler(tmp_path):
+    model = _model(DenoiserConfig(**{**CFG.__dict__, "schedule": NoiseScheduleConfig(num_steps=50)}))
+    _, _, feats, prior = _inputs(b=1)
+    bound = bind(model, feats, 24, prior)
+    x, t = torch.randn(1, 80, 24), torch.full((1, 1), 7.0)
+    assert torch.allclose(bound.eps_cond(x, t), model(x, t, feats, prior))
+    assert torch.allclose(bound.eps_uncond(x, t), model(x, t, feats, prior, drop_video=True))
+    cfg = SamplerConfig(solver="dpmsolver++", steps=4, w_video=1.0, w_asr=0.0, start_step=30)
+    out = sample_mel(model, feats, cfg, prior_mel=prior, noise=GaussianNoise(0))
+    assert out.mel.shape == (1, 80, 24) and torch.isfinite(out.mel).all() and out.melgen_evals == 8
+    again = sample_mel(model, feats, cfg, prior_mel=prior, noise=GaussianNoise(0))
+    assert torch.equal(out.mel, again.mel)
+    loaded = load_denoiser(save_denoiser(model, tmp_path / "melgen"))
+    assert loaded.config == model.config
+    assert torch.equal(loaded(x, t, feats, prior), model(x, t, feats, prior))
+
+
+def test_learns_to_denoise_one_clip():
+    torch.manual_seed(0)
+    model = Denoiser(CFG).train()
+    schedule = model.schedule()
+    mel = torch.tanh(torch.randn(1, 80, 24).cumsum(-1) / 4)
+    feats, prior = torch.randn(1, 6, 16), mel + 0.1 * torch.randn_like(mel)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    t_eval = torch.arange(0, 400, 25)
+    noise_eval = torch.randn(len(t_eval), 80, 24, generator=gen)
+
+    def eval_loss():
+        with torch.no_grad():
+            x = q_sample(mel.expand(len(t_eval), -1, -1), t_eval, schedule, noise_eval)
+            return float(((model(x, t_eval, feats.expand(len(t_eval), -1, -1),
+                                 prior.expand(len(t_eval), -1, -1)) - noise_eval) ** 2).mean())
+
+    before = eval_loss()
+    for _ in range(50):
+        t = torch.randint(0, 400, (8,))
+        noise = torch.randn(8, 80, 24)
+        x = q_sample(mel.expand(8, -1, -1), t, schedule, noise)
+        loss = ((model(x, t, feats.expand(8, -1, -1), prior.expand(8, -1, -1)) - noise) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert eval_loss() < 0.6 * before
+
+
+def test_sampler_with_the_guide_asr():
+    from l2s.config import GuideASRConfig
+    from l2s.models.asr_guide import GuideASR, guidance_loss, pad_tokens
+    from l2s.text.tokenizer import CharTokenizer
+
+    schedule = NoiseScheduleConfig(num_steps=50)
+    model = _model(DenoiserConfig(**{**CFG.__dict__, "schedule": schedule}))
+    guide = GuideASR(GuideASRConfig(d_model=16, heads=2, ffn=32, layers=1, conv_kernel=3, step_dim=8,
+                                    schedule=schedule, t_max=45)).eval()
+    tokens, _ = pad_tokens([CharTokenizer().encode("bin")])
+    _, _, feats, prior = _inputs(b=1)
+    cfg = SamplerConfig(solver="unipc", steps=5, w_video=2.0, w_asr=1.5, asr_start=30)
+    plain = sample_mel(model, feats, SamplerConfig(solver="unipc", steps=5, w_video=2.0, w_asr=0.0),
+                       prior_mel=prior, noise=GaussianNoise(0))
+    guided = sample_mel(model, feats, cfg, prior_mel=prior, asr_loss=guidance_loss(guide, tokens),
+                        noise=GaussianNoise(0))
+    assert guided.asr_evals == sum(t <= 30 for t in guided.timesteps) > 0
+    assert torch.isfinite(guided.mel).all() and not torch.allclose(guided.mel, plain.mel)
