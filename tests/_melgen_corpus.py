@@ -28,7 +28,7 @@ def tiny_corpus() -> TinyCorpus:
     from l2s.config import COARSE_PRIOR_TINY, VSR_TINY
     from l2s.corpora.synthgrid.generate import make_clips
     from l2s.data.manifest import read_manifest, write_manifest
-    from l2s.data.prepare import prepare_manifest
+    from l2s.corpora.prepare_corpus import prepare_corpus, read_corpus
     from l2s.models.ddsp import CoarsePrior, save_coarse_prior
     from l2s.models.vsr import build_vsr, save_vsr
     from l2s.text.tokenizer import CharTokenizer
@@ -36,10 +36,9 @@ def tiny_corpus() -> TinyCorpus:
     root = Path(tempfile.mkdtemp(prefix="l2s_melgen_corpus_"))
     atexit.register(shutil.rmtree, root, True)
     rows = make_clips(root / "clips", n=4, seed=0, speakers=2)
-    raw = root / "clips" / "all.jsonl"
-    raw.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    prepared = prepare_manifest(raw, root / "prep")
-    utts = read_manifest(prepared.manifest)
+    (root / "clips" / "all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prepare_corpus(read_corpus("synthgrid", root / "clips"), root / "prep")
+    utts = read_manifest(root / "prep" / "all.jsonl")
     data = root / "data"
     data.mkdir()
     parts = {"train": utts, "valid": utts[:2], "test-seen": utts[2:3], "test-unseen": utts[3:]}

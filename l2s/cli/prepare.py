@@ -4,31 +4,12 @@ from pathlib import Path
 
 import click
 
-from l2s.cli._common import existing_file, progress
+from l2s.cli._common import progress
 
 
 @click.group()
 def prepare() -> None:
     """Prepare a corpus for training (mouth ROI per clip, manifests, rejects)."""
-
-
-@prepare.command("manifest")
-@click.argument("manifest")
-@click.argument("out", type=click.Path(file_okay=False))
-@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
-def prepare_manifest_cmd(manifest: str, out: str, jobs: int) -> None:
-    """Compute the mouth ROI of every clip of MANIFEST (.jsonl/.csv) into OUT.
-
-    Uses each entry's landmark sidecar when it has one (synthetic corpora), else face
-    detection. Resumable; clips that fail are listed with their reason in OUT/rejects.jsonl.
-    """
-    from l2s.data.prepare import prepare_manifest
-
-    path = existing_file(manifest, "manifest")
-    result = prepare_manifest(path, Path(out), jobs=jobs,
-                              progress=lambda it, n: progress(it, desc=f"ROI {path.stem}", total=n, unit="clip"))
-    click.echo(f"{result.manifest}: {result.done} prepared, {result.skipped} already done, "
-               f"{result.rejected} rejected")
 
 
 def _counted(results, name: str, total: int):
@@ -75,5 +56,8 @@ _corpus_command("lrs2", "LRS2-BBC", "ROOT holds main/ and pretrain/ (or mvlrs_v1
 _corpus_command("lrs3", "LRS3-TED", "ROOT holds pretrain/, trainval/ and test/. Splits: valid (~1% of trainval "
                 "speakers), train (the rest of trainval), train_pretrain (train + their pretrain clips), test (all "
                 "of test/), pretrain, trainval.")
+_corpus_command("synthgrid", "SynthGRID (or any corpus that ships manifests)",
+                "ROOT holds one manifest per split (<split>.jsonl or .csv: id, video, text...), as written by "
+                "`l2s corpus synthgrid`; landmark sidecars beside the videos replace face detection.")
 _corpus_command("lrw", "LRW", "ROOT holds <WORD>/{train,val,test}/<WORD>_<nnnnn>.mp4 with .txt. "
                 "Splits: train, valid, test.")

@@ -40,7 +40,6 @@ import numpy as np
 from l2s.config import FPS, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME
 from l2s.corpora.layout import CorpusLayout
 from l2s.data.manifest import Utterance, write_manifest
-from l2s.data.prepare import REJECTS_FILE, roi_file
 from l2s.errors import InputError, L2SError
 from l2s.io.atomic import atomic_path, atomic_write_text
 
@@ -52,7 +51,10 @@ READERS = {
     "lrs2": "l2s.corpora.lrs:read_lrs2",
     "lrs3": "l2s.corpora.lrs:read_lrs3",
     "lrw": "l2s.corpora.lrw:read_lrw",
+    "synthgrid": "l2s.corpora.manifests:read_manifest_corpus",
 }
+
+REJECTS_FILE = "rejects.jsonl"
 
 #: Seconds by which a video may end before its last aligned word (rounding of the alignment).
 WORD_END_SLACK = 0.1
@@ -97,7 +99,7 @@ class ClipFiles:
     @classmethod
     def of(cls, out_dir: Path, utt: Utterance) -> "ClipFiles":
         safe = utt.id.replace("/", "__")
-        return cls(roi=roi_file(out_dir, utt), wav=out_dir / "audio" / f"{safe}.wav",
+        return cls(roi=out_dir / "roi" / f"{safe}.roi.npy", wav=out_dir / "audio" / f"{safe}.wav",
                    mel=out_dir / "mel" / f"{safe}.npy", f0=out_dir / "f0" / f"{safe}.npy")
 
     def complete(self) -> bool:
@@ -194,7 +196,8 @@ def prepare_clip(utt: Utterance, files: ClipFiles) -> int:
         raise InputError("no transcript")
     if utt.video is None or not Path(utt.video).is_file():
         raise InputError(f"missing video file {utt.video}")
-    source = utt.extra.get("audio_source")
+    # separate audio (GRID's audio_25k, a synthetic corpus's wav) wins over the video's track
+    source = utt.extra.get("audio_source") or utt.wav
     seg = utt.extra.get("segment")
     # a segment of a long pretrain clip needs the frames up to its end only (memory: clips last minutes)
     max_frames = int(np.ceil(float(seg[1]) * FPS)) + LENGTH_SLACK_FRAMES if seg else None
