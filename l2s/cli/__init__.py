@@ -17,8 +17,15 @@ COMMANDS = {
     "info": "l2s.cli.info:info",
     "roi": "l2s.cli.roi:roi",
     "demo": "l2s.cli.demo:demo",
+    "corpus": "l2s.cli.corpus:corpus",
     "convert": "l2s.cli.convert:convert",
     "train": "l2s.cli.train:train",
+    "prepare": "l2s.cli.prepare:prepare",
+    "transcribe": "l2s.cli.transcribe:transcribe",
+    "evaluate": "l2s.cli.evaluate:evaluate",
+    "vocode": "l2s.cli.vocode:vocode",
+    "synthesize": "l2s.cli.synthesize:synthesize",
+    "bench": "l2s.cli.bench:bench",
 }
 
 

@@ -1,0 +1,152 @@
+"""``l2s synthesize IN... -o OUT``: voice silent talking-face videos."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import click
+
+from l2s.cli._common import progress
+from l2s.errors import InputError, L2SError, ModelError
+
+DEFAULT_MODEL = "synthgrid-small"
+
+
+def load_pipeline(model: Optional[str], device: str):
+    """The pipeline named by ``--model`` (default: the bundled ``synthgrid-small``)."""
+    from l2s.hub import bundled_dir
+    from l2s.pipeline import Lip2Speech
+
+    if model is None:
+        if bundled_dir(DEFAULT_MODEL) is None:
+            raise ModelError(f"the bundled default model '{DEFAULT_MODEL}' is not in this build yet: "
+                             "pass --model DIR (a pipeline directory, e.g. one made by `l2s convert lipvoicer`)")
+        model = DEFAULT_MODEL
+    return Lip2Speech.from_pretrained(model, device=device)
+
+
+def _device_for_rank(device: str, world: int) -> str:
+    import os
+
+    if world > 1 and device in ("auto", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
+class _ChunkBar:
+    """A per-clip progress bar over the chunks of a long input (created on the first report)."""
+
+    def __init__(self, name: str):
+        self.name, self.bar = name, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 1:
+            return
+        if self.bar is None:
+            self.bar = progress(range(total), desc=self.name, total=total, unit="chunk")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set) -> None:
+    from l2s.pipeline.outputs import plot_of, sidecar_record, write_audio, write_plot, write_sidecar
+
+    from l2s.pipeline import L2SWarning
+
+    bar = _ChunkBar(job.input.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", L2SWarning)
+        try:
+            result = pipe(job.input, on_chunk=bar, **opts)
+        finally:
+            bar.close()
+    messages = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, L2SWarning)))
+    for msg in messages:
+        if msg not in echo_warnings:  # the same warning once per run, not once per clip
+            echo_warnings.add(msg)
+            click.echo(f"l2s: warning: {msg}", err=True)
+    write_audio(result, job.output, video=job.input)
+    if plot:
+        write_plot(result, plot_of(job.output), title=f"{job.input.name}: {result.text}")
+    record = sidecar_record(result, str(job.input), job.output, pipe.describe(), messages)
+    write_sidecar(record, job.output)
+
+
+def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool) -> Tuple[int, List[str]]:
+    done, failures = 0, []
+    seen: set = set()
+    for job in progress(jobs, desc="clips", total=len(jobs), unit="clip"):
+        try:
+            _voice_one(pipe, job, opts, plot, seen)
+            done += 1
+        except L2SError as exc:
+            if not folder_mode:
+                raise
+            # in a batch, one bad clip should not cost the others: report it and go on
+            failures.append(f"{job.input}: {' '.join(str(exc).split())}")
+            click.echo(f"l2s: error: {failures[-1]}", err=True)
+    return done, failures
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+@click.option("-o", "--out", "output", required=True, metavar="OUT",
+              help="A .wav, or a .mp4/.mov/.mkv that gets the input's picture with the new audio; "
+                   "a folder for several inputs (or a folder input).")
+@click.option("--model", default=None, metavar="NAME|DIR|HUB_ID",
+              help=f"Pipeline to use (default: the bundled '{DEFAULT_MODEL}').")
+@click.option("--text", default=None, help="Steer toward this text instead of the lip-read one.")
+@click.option("--ref-audio", default=None, metavar="WAV",
+              help="A recording whose voice to use (if the model takes one).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default: the model's).")
+@click.option("--w-asr", type=click.FloatRange(min=0), default=None, help="ASR guidance weight (0 disables it).")
+@click.option("--w-video", type=click.FloatRange(min=0), default=None,
+              help="Classifier-free video guidance weight (0 disables it).")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible output.")
+@click.option("--solver", type=click.Choice(["ddpm", "dpmsolver++", "unipc"]), default=None,
+              help="Sampler (default: the model's).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
+@click.option("--plot", is_flag=True, help="Also write a PNG of the mel and F0 beside each output.")
+@click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
+def synthesize(inputs, output, model, text, ref_audio, steps, w_asr, w_video, seed, solver, device, fmt, plot,
+               overwrite) -> None:
+    """Voice silent talking-face videos (IN... files or folders).
+
+    One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
+    <name>.wav (or --format mp4). Each output gets a JSON sidecar (text, confidences, settings,
+    model, timings). A folder run resumes: finished clips are skipped. Under torchrun, rank r
+    voices inputs r, r + world_size, ...
+    """
+    from l2s.pipeline.batch import dist_rank, plan_jobs, shard
+
+    jobs, folder_mode = plan_jobs(inputs, output, fmt)
+    if ref_audio is not None and not Path(ref_audio).is_file():
+        raise InputError(f"{ref_audio}: no such file (--ref-audio)")
+    rank, world = dist_rank()
+    jobs = shard(jobs, rank, world)
+    if not jobs:
+        click.echo(f"rank {rank} of {world}: no inputs left for this rank", err=True)
+        return
+    todo = jobs if overwrite else [j for j in jobs if not j.done()]
+    skipped = len(jobs) - len(todo)
+    if not todo:
+        click.echo(f"nothing to do: {skipped} clip(s) already finished in {output}", err=True)
+        return
+    pipe = load_pipeline(model, _device_for_rank(device, world))
+    opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver)
+    done, failures = _run(todo, pipe, opts, plot, folder_mode)
+    where = f" (rank {rank}/{world})" if world > 1 else ""
+    click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",
+               err=True)
+    if failures:
+        sys.exit(2)

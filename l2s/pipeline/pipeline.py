@@ -1,0 +1,395 @@
+"""Lip2Speech: silent talking-face video in, speech out.
+
+Stages, each callable alone::
+
+    pipe = Lip2Speech.from_pretrained("path/to/pipeline")   # or a bundled name, or a hub repo id
+    clip = pipe.roi("talk.mp4")                  # ClipInput: (T, 96, 96) uint8 mouth crops (+ a face frame)
+    lips = pipe.read_lips(clip.roi)              # VSR features (1, T, D), text and token confidences
+    prior = pipe.prior(lips.features)            # F0 + DDSP coarse prior: mel (1, 80, 4T), F0 (1, 4T)
+    sample = pipe.sample_mel(clip.roi, lips.features, prior.mel_norm, text=lips.text)   # (1, 80, 4T)
+    wav = pipe.vocode(sample.mel)                # (4T * 160,) float32 at 16 kHz
+    result = pipe("talk.mp4")                    # all of it, in chunks when long: SynthesisResult
+
+Long inputs run chunk by chunk (:mod:`l2s.pipeline.chunking`), so memory does not grow with the
+duration beyond the ROI and the output itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from l2s.config import CONTRACT, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE
+from l2s.diffusion.sampler import GaussianNoise, SampleResult, SamplerConfig
+from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
+from l2s.errors import InputError
+from l2s.pipeline.chunking import AudioAssembler, Chunk, core_slice, mouth_motion, plan_chunks, release_memory
+from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_generator, load_guide
+from l2s.pipeline.inputs import ClipInput, check_roi, speaker_embedding, to_clip_input
+from l2s.pipeline.spec import PipelineSpec, read_spec
+
+STAGES = ("roi", "vsr", "prior", "sampler", "vocoder")
+SYNTHETIC_CORPORA = ("synthgrid",)
+
+
+class L2SWarning(UserWarning):
+    """Something the user should know about a result (the CLI prints these as one line)."""
+
+
+@dataclass(frozen=True)
+class LipReading:
+    """The lip reader's output for one clip.
+
+    Attributes:
+        features: ``(1, T, D)`` visual features at 25 fps.
+        text: the decoded text ('' when not decoded).
+        confidences: per-token confidences of that text.
+    """
+
+    features: torch.Tensor
+    text: str = ""
+    confidences: Tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """A voiced clip.
+
+    Attributes:
+        wav: ``(T * 640,)`` float32 waveform.
+        sample_rate: its rate (16 kHz).
+        mel: ``(80, 4 T)`` generated mel in model space (``mel_norm``).
+        text: the text the sampler was steered toward (lip-read, or given), '' if none.
+        confidences: per-token confidences of the lip-read text (empty for a given text).
+        f0: ``(4 T,)`` F0 of the DDSP prior in Hz (0 unvoiced), or None without a prior.
+        timings: seconds per stage (``roi``, ``vsr``, ``prior``, ``sampler``, ``vocoder``) and ``total``.
+        settings: the sampler settings used, the seed, the text source and the chunk count.
+        chunks: ``(start, end)`` frames each chunk covered (overlap included).
+        network_evals: denoiser plus guide evaluations, over all chunks.
+    """
+
+    wav: np.ndarray
+    sample_rate: int
+    mel: np.ndarray
+    text: str
+    confidences: Tuple[float, ...]
+    f0: Optional[np.ndarray]
+    timings: Mapping[str, float]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    chunks: Tuple[Tuple[int, int], ...] = ()
+    network_evals: int = 0
+
+    @property
+    def duration(self) -> float:
+        return self.wav.shape[0] / self.sample_rate
+
+
+def resolve_device(device: Union[str, torch.device]) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:n]``."""
+    text = str(device)
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available")
+    if not (text == "cpu" or text.startswith("cuda")):
+        raise InputError(f"unknown device {text!r}: expected auto, cpu or cuda")
+    return torch.device(text)
+
+
+def split_text(text: str, chunks: List[Chunk]) -> List[str]:
+    """Share a given text's words among chunks in proportion to the frames each one owns."""
+    words = text.split()
+    total = max(1, chunks[-1].core_end)
+    out, taken = [], 0
+    for chunk in chunks:
+        upto = round(len(words) * chunk.core_end / total)
+        out.append(" ".join(words[taken:upto]))
+        taken = upto
+    return out
+
+
+class Lip2Speech:
+    """The end-to-end pipeline (build it with :meth:`from_pretrained`)."""
+
+    def __init__(self, spec: PipelineSpec, root: Path, generator: MelGenerator, vocoder: Any,
+                 device: torch.device, vsr: Optional[torch.nn.Module] = None,
+                 prior_model: Optional[torch.nn.Module] = None, guide: Optional[Guide] = None):
+        self.spec, self.root, self.device = spec, root, device
+        self.generator, self.vocoder = generator, vocoder
+        self.vsr, self.prior_model, self.guide = vsr, prior_model, guide
+        s = spec.schedule
+        # a network trained with its own schedule carries it; else pipeline.yaml's (LipVoicer's)
+        own = generator.schedule()
+        self.schedule: DiffusionSchedule = own or linear_schedule(s.num_steps, s.beta_0, s.beta_T)
+        self._timings: Optional[Dict[str, float]] = None
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: Union[str, Path], device: Union[str, torch.device] = "auto"
+                        ) -> "Lip2Speech":
+        """Load a pipeline directory: a local path, a bundled name or a hub repo id.
+
+        Raises:
+            ModelError: not a pipeline, a component is missing or does not load.
+            ContractError: a component was trained with another signal contract.
+        """
+        from l2s.hub import resolve
+        from l2s.vocoder import get_vocoder
+
+        root = resolve(name_or_path)
+        spec = read_spec(root)
+        dev = resolve_device(device)
+        comp = {k: root / v for k, v in spec.components.items()}
+        vsr = prior = guide = None
+        if "vsr" in comp:
+            from l2s.models.vsr import load_vsr
+
+            vsr = load_vsr(comp["vsr"], dev)
+        if "f0_ddsp" in comp:
+            from l2s.models.ddsp import load_coarse_prior
+
+            prior = load_coarse_prior(comp["f0_ddsp"], dev)
+        generator = load_generator(comp["melgen"], dev)
+        if "guide_asr" in comp:
+            guide = load_guide(comp["guide_asr"], spec.guide_tokenizer, root, dev)
+        vocoder = get_vocoder(comp["vocoder"], dev)
+        return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide)
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.name
+
+    @property
+    def takes_speaker(self) -> bool:
+        """Whether a reference voice can change the output (a speaker-conditioned prior or generator)."""
+        prior_takes = self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0
+        return bool(prior_takes or self.generator.takes_speaker)
+
+    def describe(self) -> Dict[str, Any]:
+        """Model ids for sidecars and benches."""
+        return {"name": self.spec.name, "path": str(self.root), "weights": self.spec.weights,
+                "trained_on": self.spec.trained_on, "melgen_arch": self.generator.arch,
+                "components": dict(self.spec.components)}
+
+    # ------------------------------------------------------------------ stages
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            if self._timings is not None:
+                self._timings[stage] = self._timings.get(stage, 0.0) + time.perf_counter() - start
+
+    def roi(self, video: Any, sidecar: Optional[Union[str, Path]] = None) -> ClipInput:
+        """Mouth crops of a video file, RGB frames or an ROI (see :func:`~l2s.pipeline.inputs.to_clip_input`)."""
+        with self._timed("roi"):
+            return to_clip_input(video, sidecar)
+
+    def read_lips(self, roi: Union[np.ndarray, torch.Tensor], decode: bool = True) -> LipReading:
+        """VSR features ``(1, T, D)`` of ``(T, 96, 96)`` uint8 crops, and the text read from them.
+
+        Raises:
+            InputError: the pipeline has no lip reader.
+        """
+        if self.vsr is None:
+            raise InputError(f"{self.model_id} has no lip reader (vsr): give the text")
+        roi_t = torch.as_tensor(check_roi(np.asarray(roi))).unsqueeze(0).to(self.device)
+        with self._timed("vsr"), torch.no_grad():
+            features = self.vsr.encode(roi_t)
+            if not decode:
+                return LipReading(features)
+            from l2s.models.decoding import BeamSearchOptions
+
+            beam = BeamSearchOptions(beam_size=self.spec.vsr_beam_size) if self.spec.vsr_beam_size > 0 else None
+            reading = self.vsr.decode_features(features[0], beam)
+        return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences))
+
+    def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None):
+        """The F0 + DDSP coarse prior (:class:`~l2s.models.ddsp.PriorOutput`), or None without one.
+
+        Args:
+            features: ``(1, T, D)`` VSR features.
+            speaker: ``(1, E)`` speaker embedding, or None.
+            seed: seed of the noise excitation.
+        """
+        if self.prior_model is None:
+            return None
+        gen = torch.Generator(device=self.device)
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
+        with self._timed("prior"), torch.no_grad():
+            spk = None if speaker is None or not self.prior_model.config.f0.speaker_dim else speaker.to(self.device)
+            return self.prior_model(features.to(self.device), speaker=spk, generator=gen)
+
+    def sampler_config(self, steps: Optional[int] = None, w_asr: Optional[float] = None,
+                       w_video: Optional[float] = None, solver: Optional[str] = None) -> SamplerConfig:
+        """The pipeline's sampler settings with the given overrides."""
+        cfg = self.spec.sampler
+        if solver is not None and solver != cfg.solver:
+            # a new solver brings its own default step count (all steps for ddpm, 20 otherwise)
+            cfg = replace(cfg, solver=solver, steps=None)
+        changes = {k: v for k, v in (("steps", steps), ("w_asr", w_asr), ("w_video", w_video)) if v is not None}
+        return replace(cfg, **changes)
+
+    def sample_mel(self, roi: Union[np.ndarray, torch.Tensor], features: Optional[torch.Tensor] = None,
+                   prior_mel: Optional[torch.Tensor] = None, text: Optional[str] = None,
+                   face: Optional[np.ndarray] = None, speaker: Optional[torch.Tensor] = None,
+                   config: Optional[SamplerConfig] = None, seed: Optional[int] = None) -> SampleResult:
+        """Sample the mel of one clip.
+
+        Args:
+            roi: ``(T, 96, 96)`` uint8 crops.
+            features: ``(1, T, D)`` VSR features (needed by l2s's own denoiser).
+            prior_mel: ``(1, 80, 4 T)`` DDSP prior mel in model space (shallow diffusion, conditioning).
+            text: text to steer toward with the guide ASR ('' or None: no ASR guidance).
+            face: ``(H, W, 3)`` uint8 RGB face frame (LipVoicer), or None.
+            speaker: ``(1, E)`` speaker embedding, or None.
+            config: sampler settings (default: the pipeline's).
+            seed: seed of the sampler noise.
+
+        Returns:
+            The sample (``mel`` is ``(1, 80, 4 T)`` in model space) and its network-evaluation counts.
+        """
+        config = config or self.spec.sampler
+        roi_t = torch.as_tensor(check_roi(np.asarray(roi))).unsqueeze(0)
+        face_t = None if face is None else torch.as_tensor(np.ascontiguousarray(face)).unsqueeze(0)
+        inputs = GeneratorInputs(roi=roi_t, features=features, prior_mel=prior_mel, face=face_t, speaker=speaker)
+        tokens = self.guide.tokens(text) if (self.guide is not None and text) else None
+        asr_loss = None if tokens is None else self.guide.loss_fn(tokens, roi_t.shape[1] * MEL_FRAMES_PER_VIDEO_FRAME)
+        with self._timed("sampler"):
+            return self.generator.sample(inputs, config, self.schedule, asr_loss, GaussianNoise(seed))
+
+    def vocode(self, mel: torch.Tensor) -> np.ndarray:
+        """``(1, 80, T_m)`` or ``(80, T_m)`` model-space mel -> ``(T_m * 160,)`` float32 waveform."""
+        from l2s.vocoder import MEL_NORM, render
+
+        mel = mel if mel.dim() == 3 else mel.unsqueeze(0)
+        with self._timed("vocoder"), torch.no_grad():
+            wav = render(self.vocoder, mel.to(self.device), MEL_NORM)
+        return wav[0].float().cpu().numpy()
+
+    # ------------------------------------------------------------------ end to end
+
+    def __call__(self, video: Any, text: Optional[str] = None, ref_audio: Any = None, steps: Optional[int] = None,
+                 w_asr: Optional[float] = None, w_video: Optional[float] = None, seed: Optional[int] = None,
+                 solver: Optional[str] = None, sidecar: Optional[Union[str, Path]] = None,
+                 on_chunk: Optional[Callable[[int, int], None]] = None) -> SynthesisResult:
+        """Voice a clip.
+
+        Args:
+            video: a video path, ``(T, H, W, 3)`` RGB frames, ``(T, 96, 96)`` mouth crops, or a ClipInput.
+            text: steer toward this text instead of the lip-read one.
+            ref_audio: a recording (path or 16 kHz samples) whose voice to use, if the model takes one.
+            steps, w_asr, w_video, solver: sampler overrides (default: ``pipeline.yaml``).
+            seed: makes the result reproducible.
+            sidecar: landmark file instead of face detection.
+            on_chunk: called with ``(done, total)`` after each chunk (progress bars).
+
+        Returns:
+            A :class:`SynthesisResult` with ``T * 640`` samples.
+        """
+        self._timings = {stage: 0.0 for stage in STAGES}
+        start = time.perf_counter()
+        try:
+            clip = self.roi(video, sidecar)
+            config = self.sampler_config(steps, w_asr, w_video, solver)
+            self._warn_domain(clip)
+            speaker = self._speaker(ref_audio)
+            chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
+                                 if clip.num_frames > self.spec.chunking.max_frames else None)
+            texts = split_text(text, chunks) if text else [None] * len(chunks)
+            if not text and self.vsr is None and self.guide is not None and config.w_asr > 0:
+                warnings.warn(f"{self.model_id} has no lip reader and no --text was given: no ASR guidance",
+                              L2SWarning, stacklevel=2)
+            if text and self.guide is None:
+                warnings.warn(f"{self.model_id} has no guide ASR with a tokenizer: the text cannot steer the "
+                              "speech, it only labels the output", L2SWarning, stacklevel=2)
+            result = self._run_chunks(clip, chunks, texts, speaker, config, seed, on_chunk)
+        finally:
+            timings, self._timings = self._timings, None
+        timings["total"] = time.perf_counter() - start
+        settings = {"solver": config.solver, "steps": len(result["timesteps"]), "w_video": config.w_video,
+                    "w_asr": config.w_asr, "asr_start": config.asr_start, "start_step": config.start_step,
+                    "seed": seed, "text_source": "given" if text else ("vsr" if self.vsr is not None else "none"),
+                    "speaker": "ref_audio" if speaker is not None else None, "chunks": len(chunks),
+                    "device": str(self.device)}
+        return SynthesisResult(wav=result["wav"], sample_rate=SAMPLE_RATE, mel=result["mel"],
+                               text=" ".join(t for t in result["texts"] if t), confidences=result["confidences"],
+                               f0=result["f0"], timings=timings, settings=settings,
+                               chunks=tuple((c.start, c.end) for c in chunks), network_evals=result["evals"])
+
+    def _warn_domain(self, clip: ClipInput) -> None:
+        if clip.detected and self.spec.trained_on in SYNTHETIC_CORPORA:
+            warnings.warn(f"{self.model_id} was trained on synthetic faces ({self.spec.trained_on}); on a "
+                          "real-world video expect unintelligible speech. Load real checkpoints with --model "
+                          "(e.g. a LipVoicer pipeline made by `l2s convert lipvoicer`)", L2SWarning, stacklevel=3)
+
+    def _speaker(self, ref_audio: Any) -> Optional[torch.Tensor]:
+        if ref_audio is None:
+            return None
+        if not self.takes_speaker:
+            warnings.warn(f"{self.model_id} takes no speaker embedding: --ref-audio is ignored", L2SWarning,
+                          stacklevel=3)
+            return None
+        return speaker_embedding(ref_audio).to(self.device)
+
+    def _run_chunks(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
+                    speaker: Optional[torch.Tensor], config: SamplerConfig, seed: Optional[int],
+                    on_chunk: Optional[Callable[[int, int], None]]) -> Dict[str, Any]:
+        per = MEL_FRAMES_PER_VIDEO_FRAME
+        audio = AudioAssembler(clip.num_frames)
+        mel = np.zeros((N_MELS, clip.num_frames * per), dtype=np.float32)
+        f0 = np.zeros(clip.num_frames * per, dtype=np.float32) if self.prior_model is not None else None
+        out_texts: List[str] = []
+        confidences: List[float] = []
+        evals = 0
+        timesteps: Tuple[int, ...] = ()
+        for index, (chunk, given) in enumerate(zip(chunks, texts)):
+            chunk_seed = None if seed is None else seed + index
+            roi = clip.roi[chunk.start:chunk.end]
+            need_features = self.generator.needs_features or self.prior_model is not None
+            lips = None
+            if self.vsr is not None and (need_features or given is None):
+                lips = self.read_lips(roi, decode=given is None)
+            features = None if lips is None else lips.features
+            prior = self.prior(features, speaker, chunk_seed) if features is not None else None
+            chunk_text = given if given is not None else (lips.text if lips is not None else "")
+            sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
+                                     clip.face, speaker, config, chunk_seed)
+            wav = self.vocode(sample.mel)
+            audio.add(chunk, wav)
+            own, whole = core_slice(chunk, per)
+            mel[:, whole] = sample.mel[0, :, own].float().cpu().numpy()
+            if f0 is not None and prior is not None:
+                f0[whole] = prior.f0[0, own].float().cpu().numpy()
+            out_texts.append(chunk_text)
+            if given is None and lips is not None:
+                confidences.extend(lips.confidences)
+            evals += sample.network_evals
+            timesteps = sample.timesteps
+            del sample, prior, features, lips  # free the chunk's tensors before the next one
+            if len(chunks) > 1:
+                release_memory()
+            if on_chunk is not None:
+                on_chunk(index + 1, len(chunks))
+        wav = audio.wav
+        peak = max(float(wav.max()), -float(wav.min())) if wav.size else 0.0  # no |wav| copy of a long output
+        if peak > 0:
+            # one gain for the whole clip (per-chunk gains would jump at the cuts): the contract peak
+            wav *= CONTRACT.mel.peak / peak
+        return {"wav": wav, "mel": mel, "f0": f0, "texts": out_texts, "confidences": tuple(confidences),
+                "evals": evals, "timesteps": timesteps}

@@ -1,0 +1,119 @@
+"""``l2s synthesize`` through CliRunner on a tiny UNTRAINED pipeline (random weights; the audio is noise).
+
+Inputs are random-frame videos with a landmark sidecar (:func:`l2s.bench.write_synthetic_clip`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from l2s.bench import write_synthetic_clip
+from l2s.cli import main
+from l2s.config import SAMPLE_RATE, SAMPLES_PER_VIDEO_FRAME
+from l2s.pipeline import build_untrained_pipeline
+from tests._io_media import video_packets
+
+FRAMES = 30
+FAST = ["--steps", "3", "--seed", "0", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    return str(build_untrained_pipeline(tmp_path_factory.mktemp("model") / "tiny", "tiny"))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("clips")
+    for i, name in enumerate(("alpha", "beta", "gamma")):
+        write_synthetic_clip(folder / f"{name}.mp4", FRAMES, seed=i)
+    return folder
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(main, ["synthesize", *map(str, args)], env=env)
+
+
+def _one_line_error(result) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("l2s: error:"), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_wav_output_with_sidecar_and_plot(model, clips, tmp_path):
+    out = tmp_path / "voiced.wav"
+    result = run(clips / "alpha.mp4", "-o", out, "--model", model, "--plot", *FAST)
+    assert result.exit_code == 0, result.output
+    wav, sr = sf.read(out)
+    assert sr == SAMPLE_RATE and wav.shape == (FRAMES * SAMPLES_PER_VIDEO_FRAME,)
+    assert np.abs(wav).max() > 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["model"]["weights"] == "untrained" and record["model"]["name"] == "untrained-tiny"
+    assert record["settings"]["steps"] == 3 and record["settings"]["seed"] == 0
+    assert record["settings"]["text_source"] == "vsr" and isinstance(record["confidences"], list)
+    assert set(record["timings_s"]) == {"roi", "vsr", "prior", "sampler", "vocoder", "total"}
+    assert record["duration_s"] == pytest.approx(FRAMES / 25)
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_mp4_output_keeps_the_picture_and_takes_the_text(model, clips, tmp_path):
+    out = tmp_path / "voiced.mp4"
+    result = run(clips / "beta.mp4", "-o", out, "--model", model, "--text", "bin blue at f two now", *FAST)
+    assert result.exit_code == 0, result.output
+    assert video_packets(out) == video_packets(clips / "beta.mp4")  # the video stream copied untouched
+    import av
+
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 1
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["text"] == "bin blue at f two now" and record["settings"]["text_source"] == "given"
+
+
+def test_folder_mode_resumes(model, clips, tmp_path):
+    out = tmp_path / "out"
+    first = run(clips, "-o", out, "--model", model, *FAST)
+    assert first.exit_code == 0, first.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["alpha.json", "alpha.wav", "beta.json", "beta.wav", "gamma.json", "gamma.wav"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    second = run(clips, "-o", out, "--model", model, *FAST)
+    assert second.exit_code == 0 and "3 clip(s) already finished" in second.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    # an interrupted run: beta's audio was written, its sidecar (written last) was not
+    (out / "beta.json").unlink()
+    third = run(clips, "-o", out, "--model", model, *FAST)
+    assert third.exit_code == 0 and "voiced 1 clip(s), skipped 2" in third.stderr
+    assert (out / "beta.json").is_file() and (out / "alpha.wav").stat().st_mtime_ns == stamps["alpha.wav"]
+
+
+def test_torchrun_rank_takes_its_share(model, clips, tmp_path):
+    out = tmp_path / "ranked"
+    result = run(clips, "-o", out, "--model", model, *FAST, env={"RANK": "1", "WORLD_SIZE": "2"})
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.wav")) == ["beta.wav"]  # inputs 1::2 of alpha, beta, gamma
+
+
+def test_bad_inputs_exit_2_with_one_line(model, clips, tmp_path):
+    _one_line_error(run(tmp_path / "missing.mp4", "-o", tmp_path / "x.wav", "--model", model))
+    _one_line_error(run(clips / "alpha.mp4", "-o", tmp_path / "x.txt", "--model", model))
+    _one_line_error(run(clips / "alpha.mp4", "-o", tmp_path / "x.wav", "--model", tmp_path / "no-model"))
+    _one_line_error(run(clips / "alpha.mp4", "-o", tmp_path / "x.wav", "--model", model, "--ref-audio",
+                        tmp_path / "nobody.wav"))
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    _one_line_error(run(not_video, "-o", tmp_path / "x.wav", "--model", model, *FAST))
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_without_model_the_missing_default_is_a_clear_error(clips, tmp_path):
+    result = run(clips / "alpha.mp4", "-o", tmp_path / "x.wav")
+    _one_line_error(result)
+    assert "synthgrid-small" in result.stderr and "--model" in result.stderr
