@@ -20,6 +20,7 @@ from l2s.models.asr_guide import GuideASR, save_guide
 from l2s.models.diffusion_steps import build_schedule, q_sample
 from l2s.text.tokenizer import CharTokenizer
 from l2s.train.common import make_loader, unwrap, write_metrics
+from l2s.train.brain import L2SBrain
 
 FIELDS = ("id", "text", "mel", "tokens")
 PAD = {"tokens": 0, "mel": -1.0}
@@ -37,7 +38,7 @@ def _mel_batch(batch, device):
     return batch["mel"].to(device).transpose(1, 2), batch["mel_lengths"].to(device)
 
 
-class GuideBrain(sb.Brain):
+class GuideBrain(L2SBrain):
     """Trains :class:`~l2s.models.asr_guide.GuideASR` on noised ground-truth mels."""
 
     def compute_forward(self, batch, stage):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -46,6 +47,33 @@ def make_loader(manifest: str, fields: Sequence[str], hparams: Mapping[str, Any]
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DDP / DataParallel wrapper."""
     return getattr(module, "module", module)
+
+
+def weight_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's state (names, dtypes, shapes and values), to compare copies of a model."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def rank_digests(module: torch.nn.Module) -> List[str]:
+    """:func:`weight_digest` of ``module`` on every DDP rank (one entry without DDP).
+
+    DDP keeps replicas identical by averaging gradients; a mismatch means a bug (a
+    rank-dependent branch, an unsynchronised buffer) and is logged as an error.
+    """
+    digest = weight_digest(module)
+    rank, world = rank_and_world()
+    if world == 1:
+        return [digest]
+    gathered: List[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, digest)
+    if len(set(gathered)) > 1:
+        logger.error("model replicas differ across DDP ranks: %s", gathered)
+    return [str(d) for d in gathered]
 
 
 def write_metrics(path: Path, metrics: Mapping[str, Any]) -> None:

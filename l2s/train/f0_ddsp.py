@@ -24,6 +24,7 @@ from l2s.models.f0 import F0Targets, f0_loss
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
 from l2s.train.common import make_loader, unwrap, write_metrics
+from l2s.train.brain import L2SBrain
 
 
 def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float) -> CoarsePriorConfig:
@@ -43,7 +44,7 @@ def targets_from_batch(batch, device) -> F0Targets:
     return F0Targets(log_f0=log_f0, voiced=voiced & mask, mask=mask)
 
 
-class PriorBrain(sb.Brain):
+class PriorBrain(L2SBrain):
     """Trains :class:`~l2s.models.ddsp.CoarsePrior` on frozen lip-reader features."""
 
     def compute_forward(self, batch, stage):

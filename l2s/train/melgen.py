@@ -26,6 +26,7 @@ from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
 from l2s.models.diffusion_steps import build_schedule, q_sample
 from l2s.models.vsr import load_vsr
 from l2s.train.common import make_loader, unwrap, write_metrics
+from l2s.train.brain import L2SBrain
 
 FIELDS = ("id", "roi", "mel")
 PAD = {"mel": -1.0}
@@ -45,7 +46,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
 
 
-class MelGenBrain(sb.Brain):
+class MelGenBrain(L2SBrain):
     """Trains :class:`~l2s.models.denoiser.Denoiser` on frozen VSR features and DDSP prior mels."""
 
     def _conditions(self, batch):

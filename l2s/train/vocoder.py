@@ -35,6 +35,7 @@ from l2s.vocoder.base import MEL_LOG, convert_mel_space
 from l2s.vocoder.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
 from l2s.vocoder.losses import MelL1Loss
 from l2s.vocoder.registry import build_vocoder, save_vocoder
+from l2s.train.brain import L2SBrain
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def frozen(modules: List[nn.Module], enabled: bool = True) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-class VocoderBrain(sb.Brain):
+class VocoderBrain(L2SBrain):
     """Alternating discriminator / generator updates of a contract vocoder.
 
     Modules: ``generator`` (a :class:`~l2s.vocoder.vocos.VocosVocoder` or

@@ -20,7 +20,8 @@ from l2s.models.decoding import BeamSearchOptions
 from l2s.models.roi_transforms import augment_roi, roi_to_input
 from l2s.models.vsr import VSRModel, build_vsr, save_vsr
 from l2s.text.tokenizer import load_tokenizer
-from l2s.train.common import make_loader, unwrap, write_metrics
+from l2s.train.common import make_loader, rank_digests, unwrap, weight_digest, write_metrics
+from l2s.train.brain import L2SBrain
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def vsr_config(preset: str, overrides: Mapping[str, Any] = None) -> VSRConfig:
     return VSRConfig.from_dict({**base.__dict__, **dict(overrides or {})})
 
 
-class VSRBrain(sb.Brain):
+class VSRBrain(L2SBrain):
     """Hybrid CTC/attention training of :class:`~l2s.models.vsr.VSRModel`."""
 
     def compute_forward(self, batch, stage):
@@ -107,10 +108,12 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     train_loader = make_loader(hparams["train_manifest"], fields, hparams, True, tokenizer.encode, pad)
     valid_loader = make_loader(hparams["valid_manifest"], fields, hparams, False, tokenizer.encode, pad)
     brain.train_sampler = train_loader.batch_sampler
+    initial = weight_digest(model)
     started = time.time()
     brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
     train_seconds = time.time() - started
-    results: Dict[str, Any] = {"train_seconds": train_seconds}
+    results: Dict[str, Any] = {"train_seconds": train_seconds, "initial_weight_digest": initial,
+                               "rank_weight_digests": rank_digests(unwrap(brain.modules.vsr))}
     for split, manifest in (hparams.get("test_manifests") or {}).items():
         loader = make_loader(manifest, fields, hparams, False, tokenizer.encode, pad)
         brain.evaluate(loader, min_key="WER")
