@@ -42,7 +42,7 @@ def test_recipe_trains_resumes_and_exports(data, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["test-unseen"]) == {"WER", "CER"} and 0 <= metrics["test-unseen"]["CER"] <= 100 * 30
+    assert set(metrics["test-unseen"]) == {"loss", "WER", "CER"} and 0 <= metrics["test-unseen"]["CER"] <= 100 * 30
     assert metrics["rank_weight_digests"][0] != metrics["initial_weight_digest"]  # it did train
     model = load_vsr(out / "model")
     assert model.tokenizer is not None and model.config.d_model == 128

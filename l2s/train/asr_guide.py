@@ -8,8 +8,6 @@ numbers are comparable between epochs) and reports the CTC loss and the greedy C
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any, Dict, Mapping, Sequence
 
 import speechbrain as sb
@@ -19,8 +17,8 @@ from l2s.config import GUIDE_ASR_PRESETS, GuideASRConfig, NoiseScheduleConfig
 from l2s.models.asr_guide import GuideASR, save_guide
 from l2s.models.diffusion_steps import build_schedule, q_sample
 from l2s.text.tokenizer import CharTokenizer
-from l2s.train.common import make_loader, unwrap, write_metrics
-from l2s.train.brain import L2SBrain
+from l2s.train.brain import L2SBrain, fit_evaluate_export
+from l2s.train.common import make_loader, unwrap
 
 FIELDS = ("id", "text", "mel", "tokens")
 PAD = {"tokens": 0, "mel": -1.0}
@@ -72,18 +70,8 @@ class GuideBrain(L2SBrain):
             self.cer = {s: sb.utils.metric_stats.ErrorRateStats() for s in self.eval_steps}
             self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        stats = {"loss": stage_loss}
-        if stage != sb.Stage.TRAIN:
-            for step, metric in self.cer.items():
-                stats[f"CER_t{step}"] = metric.summarize("error_rate")
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"loss": stage_loss}, min_keys=["loss"])
-        else:
-            self.test_stats = stats
+    def eval_stats(self, stage):
+        return {f"CER_t{step}": metric.summarize("error_rate") for step, metric in self.cer.items()}
 
 
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
@@ -105,15 +93,5 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     brain.eval_steps = [s for s in eval_steps if s < config.t_max] or [0]
     train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, tokenizer.encode, PAD)
     valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False, tokenizer.encode, PAD)
-    brain.train_sampler = train_loader.batch_sampler
-    started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
-    results: Dict[str, Any] = {"train_seconds": time.time() - started}
-    for split, manifest in (hparams.get("test_manifests") or {}).items():
-        brain.evaluate(make_loader(manifest, FIELDS, hparams, False, tokenizer.encode, PAD), min_key="loss")
-        results[split] = dict(brain.test_stats)
-    if sb.utils.distributed.if_main_process():
-        out = Path(hparams["output_folder"])
-        save_guide(unwrap(brain.modules.guide).cpu(), out / "model")
-        write_metrics(out / "metrics.json", results)
-    return results
+    return fit_evaluate_export(brain, hparams, "guide", train_loader, valid_loader,
+                               lambda m: make_loader(m, FIELDS, hparams, False, tokenizer.encode, PAD), save_guide)

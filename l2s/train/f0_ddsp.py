@@ -10,8 +10,6 @@ that of a baseline predicting the training-set mean mel.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any, Dict
 
 import speechbrain as sb
@@ -23,8 +21,8 @@ from l2s.models.ddsp import CoarsePrior, save_coarse_prior
 from l2s.models.f0 import F0Targets, f0_loss
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
-from l2s.train.common import make_loader, unwrap, write_metrics
-from l2s.train.brain import L2SBrain
+from l2s.train.brain import L2SBrain, fit_evaluate_export
+from l2s.train.common import make_loader
 
 
 def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float) -> CoarsePriorConfig:
@@ -92,23 +90,11 @@ class PriorBrain(L2SBrain):
     def on_stage_start(self, stage, epoch=None):
         self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1"), 0.0)
 
-    def summary(self) -> Dict[str, float]:
+    def eval_stats(self, stage) -> Dict[str, float]:
         s = self.sums
         frames = max(s["frames"], 1.0)
         return {"f0_rmse_hz": (s["f0_sq"] / max(s["f0_n"], 1.0)) ** 0.5, "voicing_error": s["vuv_err"] / frames,
                 "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
-
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        stats = {"loss": stage_loss}
-        if stage != sb.Stage.TRAIN:
-            stats.update(self.summary())
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"loss": stage_loss}, min_keys=["loss"])
-        else:
-            self.test_stats = stats
 
 
 def corpus_statistics(loader, max_batches: int = 50):
@@ -143,15 +129,5 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
                        run_opts=run_opts, checkpointer=checkpointer)
     brain.hparams.vsr.to(brain.device)
     brain.mean_mel = mean_mel
-    brain.train_sampler = train_loader.batch_sampler
-    started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
-    results: Dict[str, Any] = {"train_seconds": time.time() - started}
-    for split, manifest in (hparams.get("test_manifests") or {}).items():
-        brain.evaluate(make_loader(manifest, fields, hparams, False), min_key="loss")
-        results[split] = {k: v for k, v in brain.test_stats.items() if k != "loss"}
-    if sb.utils.distributed.if_main_process():
-        out = Path(hparams["output_folder"])
-        save_coarse_prior(unwrap(brain.modules.prior).cpu(), out / "model")
-        write_metrics(out / "metrics.json", results)
-    return results
+    return fit_evaluate_export(brain, hparams, "prior", train_loader, valid_loader,
+                               lambda m: make_loader(m, fields, hparams, False), save_coarse_prior)

@@ -13,8 +13,6 @@ Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 import speechbrain as sb
@@ -25,8 +23,8 @@ from l2s.models.ddsp import load_coarse_prior
 from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
 from l2s.models.diffusion_steps import build_schedule, q_sample
 from l2s.models.vsr import load_vsr
-from l2s.train.common import make_loader, unwrap, write_metrics
-from l2s.train.brain import L2SBrain
+from l2s.train.brain import L2SBrain, fit_evaluate_export
+from l2s.train.common import make_loader, unwrap
 
 FIELDS = ("id", "roi", "mel")
 PAD = {"mel": -1.0}
@@ -96,20 +94,12 @@ class MelGenBrain(L2SBrain):
             self.sums = dict.fromkeys([f"loss_t{s}" for s in self.eval_steps] + ["loss_uncond", "items"], 0.0)
             self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        stats = {"loss": stage_loss}
-        if stage != sb.Stage.TRAIN:
-            items = max(self.sums["items"], 1.0)
-            stats.update({k: v / items for k, v in self.sums.items() if k != "items"})
-            # per item, like the per-step numbers (SpeechBrain's stage loss averages batches)
-            stats["loss"] = sum(stats[f"loss_t{s}"] for s in self.eval_steps) / len(self.eval_steps)
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            self.hparams.train_logger.log_stats({"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"loss": stats["loss"]}, min_keys=["loss"])
-        else:
-            self.test_stats = stats
+    def eval_stats(self, stage):
+        items = max(self.sums["items"], 1.0)
+        stats = {k: v / items for k, v in self.sums.items() if k != "items"}
+        # per item, like the per-step numbers (SpeechBrain's stage loss averages batches)
+        stats["loss"] = sum(stats[f"loss_t{s}"] for s in self.eval_steps) / len(self.eval_steps)
+        return stats
 
 
 def _frozen(model: torch.nn.Module, device: str) -> torch.nn.Module:
@@ -137,15 +127,5 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     brain.eval_steps = [int(s) for s in hparams["eval_steps"] if int(s) < config.schedule.num_steps] or [0]
     train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, pad_values=PAD)
     valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False, pad_values=PAD)
-    brain.train_sampler = train_loader.batch_sampler
-    started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
-    results: Dict[str, Any] = {"train_seconds": time.time() - started}
-    for split, manifest in (hparams.get("test_manifests") or {}).items():
-        brain.evaluate(make_loader(manifest, FIELDS, hparams, False, pad_values=PAD), min_key="loss")
-        results[split] = dict(brain.test_stats)
-    if sb.utils.distributed.if_main_process():
-        out = Path(hparams["output_folder"])
-        save_denoiser(unwrap(brain.modules.denoiser).cpu(), out / "model")
-        write_metrics(out / "metrics.json", results)
-    return results
+    return fit_evaluate_export(brain, hparams, "denoiser", train_loader, valid_loader,
+                               lambda m: make_loader(m, FIELDS, hparams, False, pad_values=PAD), save_denoiser)

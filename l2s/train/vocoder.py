@@ -29,13 +29,13 @@ from torch import nn
 from l2s.config import HOP_LENGTH
 from l2s.errors import InputError
 from l2s.features.mel import MelSpectrogram, peak_normalize
+from l2s.train.brain import L2SBrain
 from l2s.train.common import make_loader, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
 from l2s.vocoder.base import MEL_LOG, convert_mel_space
 from l2s.vocoder.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
 from l2s.vocoder.losses import MelL1Loss
 from l2s.vocoder.registry import build_vocoder, save_vocoder
-from l2s.train.brain import L2SBrain
 
 logger = logging.getLogger(__name__)
 

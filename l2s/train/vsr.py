@@ -8,8 +8,6 @@ and an evaluation step that writes WER/CER per split to ``<output_folder>/metric
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 from typing import Any, Dict, Mapping
 
 import speechbrain as sb
@@ -20,8 +18,8 @@ from l2s.models.decoding import BeamSearchOptions
 from l2s.models.roi_transforms import augment_roi, roi_to_input
 from l2s.models.vsr import VSRModel, build_vsr, save_vsr
 from l2s.text.tokenizer import load_tokenizer
-from l2s.train.common import make_loader, rank_digests, unwrap, weight_digest, write_metrics
-from l2s.train.brain import L2SBrain
+from l2s.train.brain import L2SBrain, fit_evaluate_export
+from l2s.train.common import make_loader, unwrap
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +32,8 @@ def vsr_config(preset: str, overrides: Mapping[str, Any] = None) -> VSRConfig:
 
 class VSRBrain(L2SBrain):
     """Hybrid CTC/attention training of :class:`~l2s.models.vsr.VSRModel`."""
+
+    checkpoint_key = "WER"
 
     def compute_forward(self, batch, stage):
         roi = batch["roi"].to(self.device)
@@ -73,20 +73,8 @@ class VSRBrain(L2SBrain):
             self.wer_metric = sb.utils.metric_stats.ErrorRateStats()
             self.cer_metric = sb.utils.metric_stats.ErrorRateStats()
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        stats = {"loss": stage_loss}
-        if stage != sb.Stage.TRAIN:
-            stats["WER"] = self.wer_metric.summarize("error_rate")
-            stats["CER"] = self.cer_metric.summarize("error_rate")
-        if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            lr = self.optimizer.param_groups[0]["lr"]
-            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr}, train_stats=self.train_stats,
-                                                valid_stats=stats)
-            self.checkpointer.save_and_keep_only(meta={"WER": stats["WER"]}, min_keys=["WER"])
-        else:
-            self.test_stats = stats
+    def eval_stats(self, stage):
+        return {"WER": self.wer_metric.summarize("error_rate"), "CER": self.cer_metric.summarize("error_rate")}
 
 
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
@@ -107,19 +95,5 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     pad = {"tokens": -1}
     train_loader = make_loader(hparams["train_manifest"], fields, hparams, True, tokenizer.encode, pad)
     valid_loader = make_loader(hparams["valid_manifest"], fields, hparams, False, tokenizer.encode, pad)
-    brain.train_sampler = train_loader.batch_sampler
-    initial = weight_digest(model)
-    started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
-    train_seconds = time.time() - started
-    results: Dict[str, Any] = {"train_seconds": train_seconds, "initial_weight_digest": initial,
-                               "rank_weight_digests": rank_digests(unwrap(brain.modules.vsr))}
-    for split, manifest in (hparams.get("test_manifests") or {}).items():
-        loader = make_loader(manifest, fields, hparams, False, tokenizer.encode, pad)
-        brain.evaluate(loader, min_key="WER")
-        results[split] = {"WER": brain.test_stats["WER"], "CER": brain.test_stats["CER"]}
-    if sb.utils.distributed.if_main_process():
-        out = Path(hparams["output_folder"])
-        save_vsr(unwrap(brain.modules.vsr).cpu(), out / "model")
-        write_metrics(out / "metrics.json", results)
-    return results
+    return fit_evaluate_export(brain, hparams, "vsr", train_loader, valid_loader,
+                               lambda m: make_loader(m, fields, hparams, False, tokenizer.encode, pad), save_vsr)
