@@ -16,7 +16,8 @@ from l2s.models.vsr import load_vsr
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "synthgrid" / "hparams" / "vsr.yaml"
-TEXTS = ["bin blue at a one now", "set red by b two soon", "lay green in c three again", "place white with d four please"]
+TEXTS = ["bin blue at a one now", "set red by b two soon", "lay green in c three again",
+         "place white with d four please"]
 TINY = ["--number_of_epochs=1", "--max_frames_per_batch=40", "--test_beam_size=2", "--valid_beam_size=0",
         "--warmup_steps=2"]
 
