@@ -75,3 +75,28 @@ def test_manifest_pairs_and_cli_sync_column(expert, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["aggregates"]["sync_offset"]["value"] == 0.0
     assert "NOT comparable" in (out / "report.md").read_text()
+
+
+def test_cli_trains_an_expert_from_a_prepared_manifest(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from l2s.cli import main
+    from l2s.io.audio import write_wav
+
+    rng = np.random.default_rng(2)
+    lines = []
+    for i in range(3):
+        roi, wav = synthetic_clip(rng)
+        np.save(tmp_path / f"c{i}.roi.npy", roi)
+        write_wav(tmp_path / f"c{i}.wav", wav)
+        lines.append(json.dumps({"id": f"c{i}", "wav": f"c{i}.wav", "roi": f"c{i}.roi.npy"}))
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "expert"
+    res = CliRunner().invoke(main, ["sync-expert", str(tmp_path / "train.jsonl"), str(out), "--steps", "3",
+                                    "--batch-size", "4"])
+    assert res.exit_code == 0, res.stderr
+    assert load_sync_expert(out).config == SyncExpertConfig()
+    bad = CliRunner().invoke(main, ["sync-expert", str(tmp_path / "missing.jsonl"), str(tmp_path / "x")])
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

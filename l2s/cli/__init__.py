@@ -23,6 +23,7 @@ COMMANDS = {
     "prepare": "l2s.cli.prepare:prepare",
     "transcribe": "l2s.cli.transcribe:transcribe",
     "evaluate": "l2s.cli.evaluate:evaluate",
+    "sync-expert": "l2s.cli.sync_expert:sync_expert",
     "vocode": "l2s.cli.vocode:vocode",
     "synthesize": "l2s.cli.synthesize:synthesize",
     "bench": "l2s.cli.bench:bench",

@@ -153,7 +153,7 @@ def _usable_frames(roi: torch.Tensor, mel: torch.Tensor) -> int:
 
 
 def load_pairs(manifest: Union[str, Path]) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """``(roi, wav)`` pairs of a prepared manifest (``l2s prepare manifest``: ``roi`` ``.npy`` files of
+    """``(roi, wav)`` pairs of a prepared manifest (``l2s prepare``: ``roi`` ``.npy`` files of
     ``(T, 96, 96)`` uint8, and ``wav``), read with :func:`l2s.data.manifest.read_manifest`."""
     from l2s.data.manifest import read_manifest
     from l2s.io.audio import read_audio
@@ -161,7 +161,7 @@ def load_pairs(manifest: Union[str, Path]) -> List[Tuple[np.ndarray, np.ndarray]
     pairs = []
     for entry in read_manifest(manifest):
         if entry.roi is None or entry.wav is None:
-            raise InputError(f"{manifest}: entry {entry.id!r} needs 'roi' and 'wav' (run l2s prepare manifest)")
+            raise InputError(f"{manifest}: entry {entry.id!r} needs 'roi' and 'wav' (run l2s prepare)")
         pairs.append((np.load(entry.roi), read_audio(entry.wav)))
     return pairs
 
