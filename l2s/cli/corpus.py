@@ -100,3 +100,29 @@ def bench(out_json: str, clips: int, jobs: int, speakers: int, workdir: str) -> 
     }
     atomic_write_text(out_json, json.dumps(result, indent=1) + "\n")
     click.echo(json.dumps(result))
+
+
+@corpus.command("viseme-floor")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--split", default="test-unseen", show_default=True, help="Split to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def viseme_floor_cmd(root: str, split: str, as_json: bool) -> None:
+    """The WER floor the pictures allow on a SynthGRID split (an oracle that sees the visemes).
+
+    The oracle knows each word's exact viseme sequence and the grammar, and guesses among
+    the words of a slot that look the same; its expected WER is the floor a lip reader is
+    compared with.
+    """
+    import json
+    from dataclasses import asdict
+
+    from l2s.corpora.synthgrid.oracle import corpus_viseme_floor
+
+    floor = corpus_viseme_floor(Path(root), split)
+    if as_json:
+        click.echo(json.dumps(asdict(floor), indent=1))
+        return
+    click.echo(f"{split}: viseme-oracle WER {floor.wer:.2f}% over {floor.words} words "
+               f"({floor.ambiguous_words} with look-alikes)")
+    for word, others in floor.lookalikes.items():
+        click.echo(f"  {word}: {', '.join(others)}")
