@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 import torch
 import yaml
@@ -127,6 +127,28 @@ def load_model_dir(path: Union[str, Path], kind: Optional[str] = None) -> ModelD
     contract = check_contract(meta.get("contract", {}), path)
     return ModelDir(path=path, kind=meta["kind"], config=meta.get("config", {}),
                     state_dict=load_file(str(weights)), contract=contract)
+
+
+def load_module(name_or_path: Union[str, Path], kind: str, build: Callable[[Dict[str, Any]], torch.nn.Module],
+                device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
+    """Rebuild a model from a model directory, bundled name or hub repo id, in eval mode.
+
+    Args:
+        kind: the model kind the directory must hold.
+        build: makes the (untrained) module from the stored config dict.
+
+    Raises:
+        ModelError: the directory is not a loadable ``kind`` checkpoint (bad config, weights that
+            do not fit it), with the reason.
+    """
+    loaded = load_model_dir(resolve(name_or_path), kind=kind)
+    try:
+        model = build(loaded.config)
+        model.load_state_dict(loaded.state_dict, strict=True)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{loaded.path}: not a loadable {kind} checkpoint ({reason})") from None
+    return model.to(device).eval()
 
 
 def bundled_dir(name: str) -> Optional[Path]:

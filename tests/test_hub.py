@@ -40,3 +40,14 @@ def test_resolve(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelError, match="offline"):
         resolve("someone/some-l2s-model")
+
+
+def test_load_module_rebuilds_and_refuses_misfits(tmp_path):
+    from l2s.hub import load_module
+
+    lin = torch.nn.Linear(3, 2)
+    save_model_dir(tmp_path / "m", "toy", {"n_in": 3, "n_out": 2}, lin.state_dict())
+    back = load_module(tmp_path / "m", "toy", lambda c: torch.nn.Linear(c["n_in"], c["n_out"]))
+    assert torch.equal(back.weight, lin.weight) and not back.training
+    with pytest.raises(ModelError, match="not a loadable toy checkpoint"):
+        load_module(tmp_path / "m", "toy", lambda c: torch.nn.Linear(4, 2))

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from l2s.config import CONTRACT, MEL_FRAMES_PER_VIDEO_FRAME
 from l2s.errors import InputError
 from l2s.features.mel import wav_to_mel
-from l2s.hub import load_model_dir, save_model_dir
+from l2s.hub import load_module, save_model_dir
 from l2s.metrics.base import Score
 
 KIND = "sync_expert"
@@ -256,10 +256,7 @@ def save_sync_expert(model: SyncExpert, path: Union[str, Path]) -> Path:
 
 def load_sync_expert(path: Union[str, Path]) -> SyncExpert:
     """Read a sync expert written by :func:`save_sync_expert`."""
-    md = load_model_dir(path, kind=KIND)
-    model = SyncExpert(SyncExpertConfig(**md.config))
-    model.load_state_dict(md.state_dict)
-    return model.eval()
+    return load_module(path, KIND, lambda c: SyncExpert(SyncExpertConfig(**c)))
 
 
 __all__ = ["LABEL", "SyncExpert", "SyncExpertConfig", "SyncScore", "SyncTrainConfig", "load_pairs",

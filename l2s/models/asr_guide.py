@@ -23,7 +23,7 @@ from l2s.config import N_MELS, GuideASRConfig, NoiseScheduleConfig
 from l2s.diffusion.sampler import LossFn
 from l2s.diffusion.schedules import DiffusionSchedule
 from l2s.errors import InputError, ModelError
-from l2s.hub import load_model_dir, resolve, save_model_dir
+from l2s.hub import load_module, save_model_dir
 from l2s.models.conformer import ConformerEncoder
 from l2s.models.decoding import greedy_ctc
 from l2s.models.diffusion_steps import StepEmbedding, as_step_vector, build_schedule, mel_mask
@@ -162,13 +162,7 @@ def save_guide(model: GuideASR, path: Union[str, Path]) -> Path:
 
 def load_guide(name_or_path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> GuideASR:
     """Load a :class:`GuideASR` from a checkpoint directory, bundled name or hub repo id (in eval mode)."""
-    loaded = load_model_dir(resolve(name_or_path), kind=MODEL_KIND)
-    try:
-        model = GuideASR(GuideASRConfig.from_dict(loaded.config))
-        model.load_state_dict(loaded.state_dict)
-    except (TypeError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{loaded.path}: not a loadable {MODEL_KIND} checkpoint ({exc})") from None
-    return model.to(device).eval()
+    return load_module(name_or_path, MODEL_KIND, lambda c: GuideASR(GuideASRConfig.from_dict(c)), device)
 
 
 def pad_tokens(seqs: Sequence[Sequence[int]]) -> Tuple[torch.Tensor, torch.Tensor]:

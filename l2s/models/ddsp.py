@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2s.config import HOP_LENGTH, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLE_RATE, CoarsePriorConfig, DDSPConfig
-from l2s.errors import ModelError
 from l2s.features.mel import wav_to_mel
-from l2s.hub import load_model_dir, resolve, save_model_dir
+from l2s.hub import load_module, save_model_dir
 from l2s.models.f0 import (ConvBlock, F0Output, F0Predictor, SpeakerConditioning, continuous_f0, decode_f0,
                            length_mask, upsample_frames)
 
@@ -411,10 +410,4 @@ def save_coarse_prior(model: CoarsePrior, path: Union[str, Path]) -> Path:
 
 def load_coarse_prior(name_or_path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> CoarsePrior:
     """Load a :class:`CoarsePrior` from a checkpoint directory, bundled name or hub repo id (in eval mode)."""
-    loaded = load_model_dir(resolve(name_or_path), kind=MODEL_KIND)
-    try:
-        model = CoarsePrior(CoarsePriorConfig.from_dict(loaded.config))
-        model.load_state_dict(loaded.state_dict)
-    except (TypeError, RuntimeError) as exc:
-        raise ModelError(f"{loaded.path}: not a loadable {MODEL_KIND} checkpoint ({exc})") from None
-    return model.to(device).eval()
+    return load_module(name_or_path, MODEL_KIND, lambda c: CoarsePrior(CoarsePriorConfig.from_dict(c)), device)

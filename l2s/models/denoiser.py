@@ -33,8 +33,8 @@ from torch import nn
 from l2s.config import MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, DenoiserConfig
 from l2s.diffusion.sampler import EpsFn, LossFn, NoiseSource, SampleResult, SamplerConfig, StepRecord, sample
 from l2s.diffusion.schedules import DiffusionSchedule
-from l2s.errors import InputError, ModelError
-from l2s.hub import load_model_dir, resolve, save_model_dir
+from l2s.errors import InputError
+from l2s.hub import load_module, save_model_dir
 from l2s.models.diffusion_steps import StepEmbedding, as_step_vector, build_schedule, mel_mask
 
 __all__ = ["Denoiser", "Conditioning", "BoundDenoiser", "bind", "sample_mel", "save_denoiser",
@@ -266,10 +266,4 @@ def save_denoiser(model: Denoiser, path: Union[str, Path]) -> Path:
 
 def load_denoiser(name_or_path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Denoiser:
     """Load a :class:`Denoiser` from a checkpoint directory, bundled name or hub repo id (in eval mode)."""
-    loaded = load_model_dir(resolve(name_or_path), kind=MODEL_KIND)
-    try:
-        model = Denoiser(DenoiserConfig.from_dict(loaded.config))
-        model.load_state_dict(loaded.state_dict)
-    except (TypeError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{loaded.path}: not a loadable {MODEL_KIND} checkpoint ({exc})") from None
-    return model.to(device).eval()
+    return load_module(name_or_path, MODEL_KIND, lambda c: Denoiser(DenoiserConfig.from_dict(c)), device)
