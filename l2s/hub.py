@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,6 +27,7 @@ import yaml
 
 from l2s.config import CONTRACT, SignalContract
 from l2s.errors import ContractError, ModelError
+from l2s.io.atomic import atomic_dir
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
@@ -73,9 +73,7 @@ def save_model_dir(
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_dir(path) as tmp:
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": kind,
@@ -87,12 +85,6 @@ def save_model_dir(
         save_file(tensors, str(tmp / WEIGHTS_FILE))
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -83,6 +83,7 @@ class PipelineSpec:
         guide_tokenizer: ``"char"`` or a SentencePiece model path relative to the directory, or None.
         vsr_beam_size: 0 for greedy CTC decoding of the lip reader, else the beam width.
         chunking: long-input chunking.
+        provenance: where the weights came from (a converter's sources and key report), kept as is.
     """
 
     name: str
@@ -94,6 +95,7 @@ class PipelineSpec:
     guide_tokenizer: Optional[str] = None
     vsr_beam_size: int = 0
     chunking: ChunkSpec = field(default_factory=ChunkSpec)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: Union[str, Path] = PIPELINE_FILE) -> "PipelineSpec":
@@ -117,7 +119,8 @@ class PipelineSpec:
         return cls(name=str(data.get("name") or Path(str(where)).parent.name), components=components,
                    weights=str(data.get("weights", "trained")), trained_on=data.get("trained_on"),
                    schedule=schedule, sampler=sampler_cfg, guide_tokenizer=text.get("guide_tokenizer"),
-                   vsr_beam_size=int(dict(data.get("vsr_decoding") or {}).get("beam_size", 0)), chunking=chunking)
+                   vsr_beam_size=int(dict(data.get("vsr_decoding") or {}).get("beam_size", 0)), chunking=chunking,
+                   provenance=dict(data.get("provenance") or {}))
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -131,6 +134,7 @@ class PipelineSpec:
             "text": {"guide_tokenizer": self.guide_tokenizer, "lowercase": True},
             "vsr_decoding": {"beam_size": self.vsr_beam_size},
             "chunking": asdict(self.chunking),
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
 

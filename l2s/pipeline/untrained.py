@@ -15,9 +15,6 @@ its own lip and face encoders, the Efficient Conformer guide), to exercise that 
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Union
@@ -27,6 +24,7 @@ import torch
 from l2s.config import COARSE_PRIOR_TINY, VSR_TINY, CoarsePriorConfig, DDSPConfig, F0ModelConfig
 from l2s.diffusion.sampler import SamplerConfig
 from l2s.errors import InputError
+from l2s.io.atomic import atomic_dir
 from l2s.pipeline.spec import CHAR_TOKENIZER, ChunkSpec, PipelineSpec, write_spec
 
 PRESETS = ("tiny", "micro")
@@ -135,9 +133,7 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
     if arch not in ARCHS:
         raise InputError(f"unknown arch {arch!r}; expected one of {ARCHS}")
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             vsr = _vsr(preset)
@@ -158,10 +154,4 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
                             sampler=UNTRAINED_SAMPLER, guide_tokenizer=CHAR_TOKENIZER, vsr_beam_size=0,
                             chunking=chunking)
         write_spec(tmp, spec)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -15,21 +15,17 @@ The directory is assembled beside ``OUT`` and renamed into place, so a failure l
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Union
 
-import yaml
-
 from l2s.diffusion.sampler import SamplerConfig
 from l2s.diffusion.schedules import LIPVOICER_BETA_0, LIPVOICER_BETA_T, LIPVOICER_T
 from l2s.errors import InputError, ModelError
-from l2s.hub import FORMAT_VERSION, PIPELINE_FILE
+from l2s.io.atomic import atomic_dir
 from l2s.models.lipvoicer.convert import ConversionReport, convert_asr, convert_melgen, read_checkpoint
 from l2s.models.lipvoicer.variants import save_guide, save_melgen
+from l2s.pipeline.spec import PipelineSpec, ScheduleSpec, write_spec
 
 PathLike = Union[str, Path]
 REPORT_FILE = "conversion_report.json"
@@ -108,9 +104,7 @@ def write_pipeline(src: LipVoicerSources, out: PathLike, force: bool = False,
         _check_tokenizer(src.asr_spm)
     if src.vsr is None and (src.vsr_spm or src.vsr_units):
         raise InputError("--spm/--units belong to --vsr, which was not given")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         reports = []
         theirs, notes = read_checkpoint(src.melgen, "model_state_dict")
         cfg, state, report = convert_melgen(theirs)
@@ -130,24 +124,15 @@ def write_pipeline(src: LipVoicerSources, out: PathLike, force: bool = False,
             _write_vsr(src, tmp / "vsr")
             components["vsr"] = "vsr"
             log("vsr: Auto-AVSR converted")
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": "pipeline",
-            "name": "lipvoicer",
-            "components": components,
-            "sampler": {"schedule": {"num_steps": LIPVOICER_T, "beta_0": LIPVOICER_BETA_0, "beta_T": LIPVOICER_BETA_T},
-                        **asdict(LIPVOICER_SAMPLER)},
-            "text": {"guide_tokenizer": "guide_asr/tokenizer.model" if src.asr_spm else None, "lowercase": True},
+        provenance = {
             "sources": {k: Path(v).name for k, v in asdict(src).items() if v is not None},
             "conversion": {r.model: {"converted": r.converted, "aliases": len(r.aliases), "ignored": len(r.ignored),
                                      "unexpected": list(r.unexpected), "missing": list(r.missing)} for r in reports},
         }
-        (tmp / PIPELINE_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+        write_spec(tmp, PipelineSpec(
+            name="lipvoicer", components=components,
+            schedule=ScheduleSpec(num_steps=LIPVOICER_T, beta_0=LIPVOICER_BETA_0, beta_T=LIPVOICER_BETA_T),
+            sampler=LIPVOICER_SAMPLER, guide_tokenizer="guide_asr/tokenizer.model" if src.asr_spm else None,
+            provenance=provenance))
         (tmp / REPORT_FILE).write_text(json.dumps([r.to_dict() for r in reports], indent=1))
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return reports
