@@ -25,6 +25,18 @@ LRELU_SLOPE = 0.1
 Judgement = Tuple[torch.Tensor, List[torch.Tensor]]  # (B, N) logits, feature maps
 
 
+def _judge(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module) -> Judgement:
+    """The conv stack both discriminators share: leaky-ReLU convs, then a 1-channel output conv;
+    every intermediate map is kept for the feature-matching loss."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        features.append(x)
+    x = conv_post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """One period of the MPD: ``(B, T)`` waveform to logits ``(B, N)`` and 5 feature maps."""
 
@@ -47,13 +59,7 @@ class PeriodDiscriminator(nn.Module):
             # Reflect needs pad < length; very short inputs fall back to zeros.
             x = F.pad(x, (0, pad), mode="reflect" if pad < x.shape[-1] else "constant")
         x = x.view(x.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(x, self.convs, self.conv_post)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -105,13 +111,7 @@ class ResolutionDiscriminator(nn.Module):
         spec = torch.stft(wav, r.n_fft, r.hop_length, r.win_length, self.window.to(wav.dtype), center=True,
                           return_complex=True)
         x = spec.abs().unsqueeze(1)  # (B, 1, F, frames)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _judge(x, self.convs, self.conv_post)
 
 
 class MultiResolutionDiscriminator(nn.Module):
