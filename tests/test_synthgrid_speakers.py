@@ -38,3 +38,25 @@ def test_resemblyzer_within_speaker_above_between_speakers():
                for b in (0, 1)]
     assert min(within) > np.mean(between), (within, between)
     assert np.mean(within) > np.mean(between) + 0.05, (within, between)
+
+
+def test_corpus_speakers_command(tmp_path):
+    pytest.importorskip("piper")
+    pytest.importorskip("resemblyzer")
+    import json
+
+    from click.testing import CliRunner
+
+    from l2s.cli import main
+    from l2s.corpora.synthgrid.generate import make_clips
+
+    rows = make_clips(tmp_path, n=4, seed=0, speakers=2)
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(main, ["corpus", "speakers", str(tmp_path), "--clips", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    assert stats["speakers"] == 2 and stats["chance"] == 0.5
+    assert stats["within_mean"] > stats["between_mean"]
+    assert 0.0 <= stats["nearest_centroid_accuracy"] <= 1.0
+    bad = CliRunner().invoke(main, ["corpus", "speakers", str(tmp_path), "--clips", "1"])
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1

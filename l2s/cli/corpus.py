@@ -1,4 +1,4 @@
-"""``l2s corpus``: generate corpora (``synthgrid``) and benchmark the generator (``bench``)."""
+"""``l2s corpus``: generate corpora (``synthgrid``), benchmark the generator (``bench``), describe a corpus."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from l2s.cli._common import progress
+from l2s.errors import InputError
 
 
 @click.group()
@@ -23,7 +24,7 @@ def corpus() -> None:
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--speakers", default=24, show_default=True, help="Speakers in all, held-out ones included.")
 @click.option("--unseen-speakers", default=4, show_default=True, help="Held-out speakers (the test-unseen split).")
-@click.option("--clips-per-speaker", default=84, show_default=True,
+@click.option("--clips-per-speaker", default=125, show_default=True,
               help="Clips per speaker; seen speakers split 80/10/10 into train/valid/test-seen.")
 @click.option("--seed", default=0, show_default=True, help="Everything (speakers, sentences, clips) derives from it.")
 @click.option("--jobs", "-j", default=1, show_default=True, help="Worker processes.")
@@ -40,7 +41,6 @@ def synthgrid(out: str, speakers: int, unseen_speakers: int, clips_per_speaker: 
     landmarks and frames (the H.264 bytes can rarely differ, see README).
     """
     from l2s.corpora.synthgrid.generate import CorpusOptions, write_corpus
-    from l2s.errors import InputError
 
     if jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {jobs}")
@@ -126,3 +126,25 @@ def viseme_floor_cmd(root: str, split: str, as_json: bool) -> None:
                f"({floor.ambiguous_words} with look-alikes)")
     for word, others in floor.lookalikes.items():
         click.echo(f"  {word}: {', '.join(others)}")
+
+
+@corpus.command("speakers")
+@click.argument("root", type=click.Path(file_okay=False, exists=True))
+@click.option("--clips", default=4, show_default=True, help="Clips embedded per speaker.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def speakers_cmd(root: str, clips: int, as_json: bool) -> None:
+    """How distinct the voices of a SynthGRID corpus are (Resemblyzer cosines, speaker identification)."""
+    from dataclasses import asdict
+
+    from l2s.corpora.synthgrid.speaker_stats import speaker_stats
+
+    if clips < 2:
+        raise InputError("--clips must be at least 2")
+    s = speaker_stats(Path(root), clips)
+    if as_json:
+        click.echo(json.dumps(asdict(s), indent=1))
+        return
+    click.echo(f"{s.speakers} speakers x {s.clips_per_speaker} clips: cosine within {s.within_mean:.3f} "
+               f"+- {s.within_std:.3f}, between {s.between_mean:.3f} +- {s.between_std:.3f}; "
+               f"nearest-centroid identification {100 * s.nearest_centroid_accuracy:.1f} % "
+               f"(chance {100 * s.chance:.1f} %)")

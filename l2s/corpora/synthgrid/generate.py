@@ -52,7 +52,7 @@ class CorpusOptions:
 
     speakers: int = 24
     unseen_speakers: int = 4
-    clips_per_speaker: int = 84
+    clips_per_speaker: int = 125
     seed: int = 0
     size: int = 160
     fps: int = FPS
@@ -184,7 +184,7 @@ def write_clip(spec: ClipSpec, root: Path, size: int = 160, fps: int = FPS) -> T
 def plan_corpus(opts: CorpusOptions) -> Tuple[List[Speaker], List[ClipSpec]]:
     """The speakers and every clip of a corpus, in a fixed order."""
     opts.validate()
-    speakers = make_speakers(opts.speakers, opts.seed)
+    speakers = make_speakers(opts.speakers, opts.seed, opts.unseen_speakers)
     n_seen = opts.speakers - opts.unseen_speakers
     c = opts.clips_per_speaker
     n_valid = n_test = int(round(0.1 * c)) if c >= 3 else 0
@@ -214,6 +214,8 @@ def _prebuild_banks(specs: Sequence[ClipSpec], jobs: int) -> None:
     """Build the word banks these clips need, one task per base voice, before any clip is made."""
     needed: Dict[str, set] = {}
     for s in specs:
+        if s.speaker.engine == "piper":  # Piper says every sentence whole: no bank
+            continue
         have = speech._BANKS.get(s.speaker.voice_key, {})
         needed.setdefault(s.speaker.voice_key, set()).update(w for w in s.words if w not in have)
     tasks = [(k, tuple(sorted(w))) for k, w in sorted(needed.items()) if w]

@@ -52,6 +52,20 @@ DOMINANCE = np.array([_TARGETS[v][4] for v in VISEMES], dtype=np.float64)
 VisemeInterval = Tuple[int, float, float]  # (viseme id, start s, end s)
 
 
+def _speech_depth(start: np.ndarray, end: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(T,) distance from each time to the nearest silence (0 in silence): phoneme intervals that touch
+    or overlap make one stretch of speech."""
+    order = np.argsort(start)
+    runs = []
+    for s, e in zip(start[order], end[order]):
+        if runs and s <= runs[-1][1] + 1e-6:
+            runs[-1][1] = max(runs[-1][1], e)
+        else:
+            runs.append([s, e])
+    r = np.array(runs)
+    return np.maximum(0.0, np.minimum(times[:, None] - r[None, :, 0], r[None, :, 1] - times[:, None])).max(1)
+
+
 def mouth_track(visemes: Sequence[VisemeInterval], times: np.ndarray) -> np.ndarray:
     """Coarticulated mouth poses at ``times``.
 
@@ -74,8 +88,9 @@ def mouth_track(visemes: Sequence[VisemeInterval], times: np.ndarray) -> np.ndar
     # so a /m/ closes the lips without holding the middle of the next vowel half shut.
     alpha = DOMINANCE[ids][None, :]
     dom = (1.0 + (alpha - 1.0) * np.exp(-dist / TAU_STRONG)) * np.exp(-dist / TAU)
-    # Silence before the first and after the last phoneme: a rest pose of constant weight.
-    rest = DOMINANCE[0] * np.exp(-np.maximum(0.0, np.minimum(times - start.min(), end.max() - times))[:, None] / TAU)
+    # Silence (before the first phoneme, after the last one and in every gap between phonemes): a rest
+    # pose of constant weight, fading with the depth into a stretch of speech.
+    rest = DOMINANCE[0] * np.exp(-_speech_depth(start, end, times)[:, None] / TAU)
     weights = np.concatenate([dom, rest], axis=1)
     targets = np.concatenate([TARGETS[ids], TARGETS[:1]], axis=0)
     return weights @ targets / weights.sum(axis=1, keepdims=True)

