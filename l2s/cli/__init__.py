@@ -27,6 +27,7 @@ COMMANDS = {
     "vocode": "l2s.cli.vocode:vocode",
     "synthesize": "l2s.cli.synthesize:synthesize",
     "bench": "l2s.cli.bench:bench",
+    "pipeline": "l2s.cli.pipeline:pipeline",
 }
 
 
