@@ -77,6 +77,26 @@ def test_mp4_output_keeps_the_picture_and_takes_the_text(model, clips, tmp_path)
     assert record["text"] == "bin blue at f two now" and record["settings"]["text_source"] == "given"
 
 
+def test_text_from_txt_steers_each_clip_toward_its_transcript(model, clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, text in (("alpha", "bin blue at f two now"), ("beta", "set red by g nine again")):
+        (folder / f"{name}.mp4").write_bytes((clips / f"{name}.mp4").read_bytes())
+        (folder / f"{name}.landmarks.npz").write_bytes((clips / f"{name}.landmarks.npz").read_bytes())
+        (folder / f"{name}.txt").write_text(f"  {text}\n")
+    out = tmp_path / "out"
+    result = run(folder, "-o", out, "--model", model, "--text-from-txt", *FAST)
+    assert result.exit_code == 0, result.output
+    for name, text in (("alpha", "bin blue at f two now"), ("beta", "set red by g nine again")):
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["text"] == text and record["settings"]["text_source"] == "given"
+    _one_line_error(run(folder, "-o", out, "--model", model, "--text-from-txt", "--text", "x", *FAST))
+    (folder / "beta.txt").unlink()
+    missing = run(folder / "beta.mp4", "-o", tmp_path / "b.wav", "--model", model, "--text-from-txt", *FAST)
+    _one_line_error(missing)
+    assert not (tmp_path / "b.wav").exists()
+
+
 def test_folder_mode_resumes(model, clips, tmp_path):
     out = tmp_path / "out"
     first = run(clips, "-o", out, "--model", model, *FAST)

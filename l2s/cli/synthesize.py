@@ -57,11 +57,24 @@ class _ChunkBar:
             self.bar.close()
 
 
-def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set) -> None:
+def text_beside(video: Path) -> str:
+    """The transcript in ``<stem>.txt`` beside a video (a corpus clip's ground truth)."""
+    txt = video.with_suffix(".txt")
+    if not txt.is_file():
+        raise InputError(f"{txt}: no such file (--text-from-txt)")
+    text = " ".join(txt.read_text(encoding="utf-8").split())
+    if not text:
+        raise InputError(f"{txt}: empty transcript (--text-from-txt)")
+    return text
+
+
+def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_txt: bool = False) -> None:
     from l2s.pipeline.outputs import plot_of, sidecar_record, write_audio, write_plot, write_sidecar
 
     from l2s.pipeline import L2SWarning
 
+    if text_from_txt:
+        opts = {**opts, "text": text_beside(job.input)}
     bar = _ChunkBar(job.input.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", L2SWarning)
@@ -81,12 +94,12 @@ def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set) -> None:
     write_sidecar(record, job.output)
 
 
-def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool) -> Tuple[int, List[str]]:
+def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: bool) -> Tuple[int, List[str]]:
     done, failures = 0, []
     seen: set = set()
     for job in progress(jobs, desc="clips", total=len(jobs), unit="clip"):
         try:
-            _voice_one(pipe, job, opts, plot, seen)
+            _voice_one(pipe, job, opts, plot, seen, text_from_txt)
             done += 1
         except L2SError as exc:
             if not folder_mode:
@@ -105,6 +118,8 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool) -> Tuple[int, Li
 @click.option("--model", default=None, metavar="NAME|DIR|HUB_ID",
               help=f"Pipeline to use (default: the bundled '{DEFAULT_MODEL}').")
 @click.option("--text", default=None, help="Steer toward this text instead of the lip-read one.")
+@click.option("--text-from-txt", is_flag=True,
+              help="Steer each input toward the text of the <name>.txt beside it (a corpus clip's transcript).")
 @click.option("--ref-audio", default=None, metavar="WAV",
               help="A recording whose voice to use (if the model takes one).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default: the model's).")
@@ -118,8 +133,8 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool) -> Tuple[int, Li
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the mel and F0 beside each output.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
-def synthesize(inputs, output, model, text, ref_audio, steps, w_asr, w_video, seed, solver, device, fmt, plot,
-               overwrite) -> None:
+def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver, device,
+               fmt, plot, overwrite) -> None:
     """Voice silent talking-face videos (IN... files or folders).
 
     One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
@@ -129,6 +144,8 @@ def synthesize(inputs, output, model, text, ref_audio, steps, w_asr, w_video, se
     """
     from l2s.pipeline.batch import dist_rank, plan_jobs, shard
 
+    if text is not None and text_from_txt:
+        raise InputError("--text and --text-from-txt exclude each other")
     jobs, folder_mode = plan_jobs(inputs, output, fmt)
     if ref_audio is not None and not Path(ref_audio).is_file():
         raise InputError(f"{ref_audio}: no such file (--ref-audio)")
@@ -144,7 +161,7 @@ def synthesize(inputs, output, model, text, ref_audio, steps, w_asr, w_video, se
         return
     pipe = load_pipeline(model, _device_for_rank(device, world))
     opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver)
-    done, failures = _run(todo, pipe, opts, plot, folder_mode)
+    done, failures = _run(todo, pipe, opts, plot, folder_mode, text_from_txt)
     where = f" (rank {rank}/{world})" if world > 1 else ""
     click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",
                err=True)
