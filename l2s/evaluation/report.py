@@ -40,6 +40,7 @@ def to_json(report: EvalReport) -> dict:
         "calibration": _agg_json(report.calibration),
         "warnings": list(report.warnings),
         "timings_s": {k: round(v, 3) for k, v in report.timings_s.items()},
+        "generation": dict(report.generation),
         "notes": [SYNC_NOTE] if "sync" in report.options.metrics else [],
         "utterances": [
             {"id": u.id, "lag_ms": u.lag_ms, "align_corr": u.align_corr, "ref_text": u.ref_text,
@@ -70,6 +71,9 @@ def to_markdown(report: EvalReport) -> str:
     lines = [f"# l2s evaluation ({len(report.utterances)} utterances)", "",
              f"ASR: `{report.options.asr}`; intrusive metrics aligned within ±{report.options.max_lag_s} s.", "",
              head, sep, sys_row, cal_row, ""]
+    if report.generation:
+        lines += ["Generation (from the HYP sidecars): " + ", ".join(f"{k} {v}" for k, v in report.generation.items()),
+                  ""]
     missing = [(c, a) for c, a in report.aggregates.items() if a.missing]
     if missing:
         lines.append("Missing values:")

@@ -97,6 +97,7 @@ class EvalReport:
     calibration: Mapping[str, Aggregate]
     warnings: Tuple[str, ...]
     timings_s: Mapping[str, float]
+    generation: Mapping[str, float] = field(default_factory=dict)
 
 
 def _model_name(spec: str) -> str:
@@ -104,6 +105,22 @@ def _model_name(spec: str) -> str:
     name = spec.split(":", 1)[1] if spec.startswith("whisper:") else spec
     name = Path(name).name if ("/" in name or name.endswith(".pt")) else name
     return name[:-3] if name.endswith(".pt") else name
+
+
+def generation_cost(hyps: Sequence[Utterance]) -> Dict[str, float]:
+    """What generating the HYP audio cost, from ``l2s synthesize`` sidecars (empty unless every HYP has one).
+
+    ``network_evals_per_audio_second``: denoiser and guide evaluations per second of audio;
+    ``rtf_total``: synthesis seconds per audio second, on the machine that generated them.
+    """
+    metas = [h.meta for h in hyps]
+    if not metas or not all("network_evals" in m and m.get("duration_s") for m in metas):
+        return {}
+    audio = sum(float(m["duration_s"]) for m in metas)
+    out = {"network_evals_per_audio_second": round(sum(float(m["network_evals"]) for m in metas) / audio, 2)}
+    if all("total" in m.get("timings_s", {}) for m in metas):
+        out["rtf_total"] = round(sum(float(m["timings_s"]["total"]) for m in metas) / audio, 4)
+    return out
 
 
 def guide_asr_warnings(pairs: Sequence[Tuple[Utterance, Utterance]], asr: str) -> List[str]:
@@ -268,4 +285,5 @@ def run_evaluation(pairs: Sequence[Tuple[Utterance, Utterance]], options: EvalOp
     calib_cols = [c for c in columns if c in ("wer", "cer") or c.startswith("dnsmos")]
     calib = aggregate(calib_rows, calib_cols, calib_counts)
     return EvalReport(options=options, utterances=tuple(results), aggregates=agg, calibration=calib,
-                      warnings=tuple(warnings), timings_s=dict(scorers.timings))
+                      warnings=tuple(warnings), timings_s=dict(scorers.timings),
+                      generation=generation_cost([h for _, h in pairs]))
