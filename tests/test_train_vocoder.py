@@ -7,6 +7,8 @@ that :func:`l2s.vocoder.get_vocoder` loads.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -69,6 +71,11 @@ def test_vocos_objective_hinge_averaged_and_weighted():
     torch.testing.assert_close(g["total"], 1.1 * (hinge_g + fm) / len(real) + 45.0 * mel)
     # Mel-only warm-up: no discriminator terms.
     torch.testing.assert_close(generator_objective({}, mel, VOCOS_OBJECTIVE)["total"], 45.0 * mel)
+    # An STFT term counts only with a positive weight.
+    stft = torch.tensor(2.0)
+    torch.testing.assert_close(generator_objective({}, mel, VOCOS_OBJECTIVE, stft)["total"], 45.0 * mel)
+    with_stft = dataclasses.replace(VOCOS_OBJECTIVE, stft=2.5)
+    torch.testing.assert_close(generator_objective({}, mel, with_stft, stft)["total"], 45.0 * mel + 5.0)
     with pytest.raises(ValueError):
         GANObjective(adversarial="wasserstein")
 

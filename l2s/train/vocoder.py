@@ -29,6 +29,7 @@ from torch import nn
 from l2s.config import HOP_LENGTH
 from l2s.errors import InputError
 from l2s.features.mel import MelSpectrogram, peak_normalize
+from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.train.brain import L2SBrain
 from l2s.train.common import make_loader, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
@@ -141,6 +142,7 @@ class VocoderBrain(L2SBrain):
         if not hasattr(self, "mel"):
             self.mel = MelSpectrogram().to(self.device)
             self.mel_loss = MelL1Loss().to(self.device)
+            self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if self.hparams.objective.stft > 0 else None
 
     def on_fit_start(self):
         super().on_fit_start()
@@ -209,7 +211,8 @@ class VocoderBrain(L2SBrain):
         ddp = any(m is not unwrap(m) for m in discriminators)
         with frozen(discriminators, enabled=not ddp):
             groups = self._judge_for_generator(real, fake) if adversarial else {}
-            terms = generator_objective(groups, self.mel_loss(fake, real), hp.objective)
+            stft = self.stft_loss(fake, real).total if self.stft_loss is not None else None
+            terms = generator_objective(groups, self.mel_loss(fake, real), hp.objective, stft)
             self.check_loss_isfinite(terms["total"])
             self.opt_g.zero_grad(set_to_none=True)
             terms["total"].backward()
@@ -221,7 +224,7 @@ class VocoderBrain(L2SBrain):
     def _accumulate_train(self, terms: Mapping[str, torch.Tensor], loss_d: Optional[torch.Tensor]) -> None:
         s = self.train_sums
         s["steps"] += 1
-        for key in ("mel", "adversarial", "feature_matching"):
+        for key in ("mel", "adversarial", "feature_matching", "stft"):
             s[key] += float(terms[key].detach())
         s["discriminator"] += float(loss_d.detach()) if loss_d is not None else 0.0
 
@@ -263,7 +266,8 @@ class VocoderBrain(L2SBrain):
 
     def on_stage_start(self, stage, epoch=None):
         if stage == sb.Stage.TRAIN:
-            self.train_sums = dict.fromkeys(("steps", "mel", "adversarial", "feature_matching", "discriminator"), 0.0)
+            keys = ("steps", "mel", "adversarial", "feature_matching", "stft", "discriminator")
+            self.train_sums = dict.fromkeys(keys, 0.0)
             return
         self.eval_sums = dict.fromkeys(("mel_l1", "frames", "scored", "stoi", "stoi_n", "pesq_wb", "pesq_wb_n"), 0.0)
         self._metrics = _load_metrics() if int(self.hparams.metric_utterances) > 0 else None

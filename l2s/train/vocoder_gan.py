@@ -14,7 +14,7 @@ papers (LSGAN, feature matching, mel L1) come from :mod:`l2s.vocoder.losses`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -39,6 +39,8 @@ class GANObjective:
         mel: weight of the mel L1 term.
         mpd: weight of the multi-period discriminator's terms.
         mrd: weight of the multi-resolution discriminator's terms.
+        stft: weight of a multi-resolution STFT loss (Parallel WaveGAN's auxiliary loss; 0 in both
+            papers). It gives a mel-only warm-up, or a CPU budget that allows no GAN, a phase-aware target.
     """
 
     adversarial: str = "lsgan"
@@ -47,6 +49,7 @@ class GANObjective:
     mel: float = 45.0
     mpd: float = 1.0
     mrd: float = 1.0
+    stft: float = 0.0
 
     def __post_init__(self) -> None:
         if self.adversarial not in ADVERSARIAL_KINDS:
@@ -91,15 +94,17 @@ def discriminator_objective(groups: JudgedGroups, objective: GANObjective) -> to
     return total
 
 
-def generator_objective(groups: JudgedGroups, mel_l1: torch.Tensor,
-                        objective: GANObjective) -> Dict[str, torch.Tensor]:
-    """The generator's total loss and its terms (``total``, ``adversarial``, ``feature_matching``, ``mel``).
+def generator_objective(groups: JudgedGroups, mel_l1: torch.Tensor, objective: GANObjective,
+                        stft: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    """The generator's total loss and its terms (``total``, ``adversarial``, ``feature_matching``, ``mel``,
+    ``stft``).
 
     Args:
         groups: judgements of real audio and of the (not detached) generated audio; empty
-            during a mel-only warm-up, when only the mel term counts.
+            during a mel-only warm-up, when only the mel (and STFT) terms count.
         mel_l1: mel L1 of the generated against the real audio.
         objective: the weights.
+        stft: the multi-resolution STFT loss, when ``objective.stft > 0``.
     """
     adv = mel_l1.new_zeros(())
     fm = mel_l1.new_zeros(())
@@ -109,4 +114,7 @@ def generator_objective(groups: JudgedGroups, mel_l1: torch.Tensor,
         adv = adv + weight * gen
         fm = fm + weight * feature_matching_loss(real, fake)
     total = adv + objective.feature_matching * fm + objective.mel * mel_l1
-    return {"total": total, "adversarial": adv, "feature_matching": fm, "mel": mel_l1}
+    stft = mel_l1.new_zeros(()) if stft is None else stft
+    if objective.stft > 0:
+        total = total + objective.stft * stft
+    return {"total": total, "adversarial": adv, "feature_matching": fm, "mel": mel_l1, "stft": stft}
