@@ -23,6 +23,7 @@ from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader
+from l2s.train.frozen_cache import FrozenCache
 
 
 def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float) -> CoarsePriorConfig:
@@ -49,7 +50,8 @@ class PriorBrain(L2SBrain):
         roi = batch["roi"].to(self.device)
         lengths = batch["roi_lengths"].to(self.device)
         with torch.no_grad():
-            features = self.hparams.vsr.encode(roi, lengths)
+            features = self.feature_cache(batch["id"], lengths, lambda i: self.hparams.vsr.encode(
+                roi[i.to(self.device)], lengths[i.to(self.device)]), roi.shape[1]).to(self.device)
         targets = targets_from_batch(batch, self.device)
         override = targets.f0_hz if stage == sb.Stage.TRAIN else None
         return self.modules.prior(features, lengths, f0_override=override), targets
@@ -128,6 +130,7 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     brain = PriorBrain(modules={"prior": prior}, opt_class=hparams["opt_class"], hparams=hparams,
                        run_opts=run_opts, checkpointer=checkpointer)
     brain.hparams.vsr.to(brain.device)
+    brain.feature_cache = FrozenCache(1, bool(hparams.get("cache_conditions", True)))
     brain.mean_mel = mean_mel
     return fit_evaluate_export(brain, hparams, "prior", train_loader, valid_loader,
                                lambda m: make_loader(m, fields, hparams, False), save_coarse_prior)

@@ -18,13 +18,14 @@ from typing import Any, Dict, Mapping, Optional
 import speechbrain as sb
 import torch
 
-from l2s.config import DENOISER_PRESETS, DenoiserConfig, NoiseScheduleConfig
+from l2s.config import DENOISER_PRESETS, MEL_FRAMES_PER_VIDEO_FRAME, DenoiserConfig, NoiseScheduleConfig
 from l2s.models.ddsp import load_coarse_prior
 from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
 from l2s.models.diffusion_steps import build_schedule, q_sample
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader, unwrap
+from l2s.train.frozen_cache import FrozenCache
 
 FIELDS = ("id", "roi", "mel")
 PAD = {"mel": -1.0}
@@ -48,13 +49,19 @@ class MelGenBrain(L2SBrain):
     """Trains :class:`~l2s.models.denoiser.Denoiser` on frozen VSR features and DDSP prior mels."""
 
     def _conditions(self, batch):
+        """Frozen VSR features ``(B, T_v, D)`` and DDSP prior mel ``(B, 80, 4 T_v)``, cached per utterance."""
         roi = batch["roi"].to(self.device)
         roi_lengths = batch["roi_lengths"].to(self.device)
+        ids = batch["id"]
+        t_v = roi.shape[1]
         with torch.no_grad():
-            features = self.hparams.vsr.encode(roi, roi_lengths)
+            features = self.feature_cache(ids, roi_lengths, lambda i: self.hparams.vsr.encode(
+                roi[i.to(self.device)], roi_lengths[i.to(self.device)]), t_v).to(self.device)
             prior = None
             if self.hparams.prior is not None:
-                prior = self.hparams.prior(features, roi_lengths).mel_norm
+                prior = self.prior_cache(ids, roi_lengths * MEL_FRAMES_PER_VIDEO_FRAME, lambda i: self.hparams.prior(
+                    features[i.to(self.device)], roi_lengths[i.to(self.device)]).mel_norm,
+                    t_v * MEL_FRAMES_PER_VIDEO_FRAME).to(self.device)
         return features, prior
 
     def compute_forward(self, batch, stage):
@@ -123,6 +130,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
         recoverables={"denoiser": denoiser, "counter": hparams["epoch_counter"]})
     brain = MelGenBrain(modules={"denoiser": denoiser}, opt_class=hparams["opt_class"], hparams=hparams,
                         run_opts=run_opts, checkpointer=checkpointer)
+    cache = bool(hparams.get("cache_conditions", True))
+    brain.feature_cache, brain.prior_cache = FrozenCache(1, cache), FrozenCache(-1, cache)
     brain.schedule = build_schedule(config.schedule)
     brain.eval_steps = [int(s) for s in hparams["eval_steps"] if int(s) < config.schedule.num_steps] or [0]
     train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, pad_values=PAD)
