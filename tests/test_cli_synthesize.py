@@ -97,6 +97,14 @@ def test_text_from_txt_steers_each_clip_toward_its_transcript(model, clips, tmp_
     assert not (tmp_path / "b.wav").exists()
 
 
+def test_start_step_overrides_shallow_diffusion(model, clips, tmp_path):
+    for given, stored in (("0", None), ("7", 7)):
+        out = tmp_path / f"start{given}.wav"
+        result = run(clips / "alpha.mp4", "-o", out, "--model", model, "--start-step", given, *FAST)
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.with_suffix(".json").read_text())["settings"]["start_step"] == stored
+
+
 def test_folder_mode_resumes(model, clips, tmp_path):
     out = tmp_path / "out"
     first = run(clips, "-o", out, "--model", model, *FAST)

@@ -129,12 +129,15 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: b
 @click.option("--seed", type=int, default=None, help="Seed for reproducible output.")
 @click.option("--solver", type=click.Choice(["ddpm", "dpmsolver++", "unipc"]), default=None,
               help="Sampler (default: the model's).")
+@click.option("--start-step", type=click.IntRange(min=0), default=None,
+              help="Shallow diffusion: start from the DDSP prior noised to this step (default: the model's); "
+                   "0 starts from pure noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the mel and F0 beside each output.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
-def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver, device,
-               fmt, plot, overwrite) -> None:
+def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver,
+               start_step, device, fmt, plot, overwrite) -> None:
     """Voice silent talking-face videos (IN... files or folders).
 
     One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
@@ -160,7 +163,8 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
         click.echo(f"nothing to do: {skipped} clip(s) already finished in {output}", err=True)
         return
     pipe = load_pipeline(model, _device_for_rank(device, world))
-    opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver)
+    opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver,
+                start_step=start_step)
     done, failures = _run(todo, pipe, opts, plot, folder_mode, text_from_txt)
     where = f" (rank {rank}/{world})" if world > 1 else ""
     click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",

@@ -236,13 +236,19 @@ class Lip2Speech:
             return self.prior_model(features.to(self.device), speaker=spk, generator=gen)
 
     def sampler_config(self, steps: Optional[int] = None, w_asr: Optional[float] = None,
-                       w_video: Optional[float] = None, solver: Optional[str] = None) -> SamplerConfig:
-        """The pipeline's sampler settings with the given overrides."""
+                       w_video: Optional[float] = None, solver: Optional[str] = None,
+                       start_step: Optional[int] = None) -> SamplerConfig:
+        """The pipeline's sampler settings with the given overrides.
+
+        ``start_step`` overrides the shallow-diffusion start; ``0`` means none (start from pure noise).
+        """
         cfg = self.spec.sampler
         if solver is not None and solver != cfg.solver:
             # a new solver brings its own default step count (all steps for ddpm, 20 otherwise)
             cfg = replace(cfg, solver=solver, steps=None)
         changes = {k: v for k, v in (("steps", steps), ("w_asr", w_asr), ("w_video", w_video)) if v is not None}
+        if start_step is not None:
+            changes["start_step"] = start_step or None
         return replace(cfg, **changes)
 
     def sample_mel(self, roi: Union[np.ndarray, torch.Tensor], features: Optional[torch.Tensor] = None,
@@ -287,7 +293,8 @@ class Lip2Speech:
     def __call__(self, video: Any, text: Optional[str] = None, ref_audio: Any = None, steps: Optional[int] = None,
                  w_asr: Optional[float] = None, w_video: Optional[float] = None, seed: Optional[int] = None,
                  solver: Optional[str] = None, sidecar: Optional[Union[str, Path]] = None,
-                 on_chunk: Optional[Callable[[int, int], None]] = None) -> SynthesisResult:
+                 on_chunk: Optional[Callable[[int, int], None]] = None,
+                 start_step: Optional[int] = None) -> SynthesisResult:
         """Voice a clip.
 
         Args:
@@ -295,6 +302,7 @@ class Lip2Speech:
             text: steer toward this text instead of the lip-read one.
             ref_audio: a recording (path or 16 kHz samples) whose voice to use, if the model takes one.
             steps, w_asr, w_video, solver: sampler overrides (default: ``pipeline.yaml``).
+            start_step: shallow-diffusion start step override; ``0``: none, sample from pure noise.
             seed: makes the result reproducible.
             sidecar: landmark file instead of face detection.
             on_chunk: called with ``(done, total)`` after each chunk (progress bars).
@@ -306,7 +314,7 @@ class Lip2Speech:
         start = time.perf_counter()
         try:
             clip = self.roi(video, sidecar)
-            config = self.sampler_config(steps, w_asr, w_video, solver)
+            config = self.sampler_config(steps, w_asr, w_video, solver, start_step)
             self._warn_domain(clip)
             speaker = self._speaker(ref_audio)
             chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
