@@ -11,6 +11,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from l2s.train.budget import within_budget
 from l2s.train.common import rank_digests, unwrap, weight_digest, write_metrics
 
 
@@ -82,7 +83,8 @@ def fit_evaluate_export(brain: L2SBrain, hparams: Mapping[str, Any], module: str
     brain.train_sampler = train_loader.batch_sampler
     initial = weight_digest(unwrap(brain.modules[module]))
     started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+    brain.fit(within_budget(brain.hparams.epoch_counter, hparams.get("max_train_minutes")), train_loader,
+              valid_loader)
     results: Dict[str, Any] = {"train_seconds": time.time() - started, "initial_weight_digest": initial,
                                "rank_weight_digests": rank_digests(unwrap(brain.modules[module]))}
     for split, manifest in (hparams.get("test_manifests") or {}).items():

@@ -31,6 +31,7 @@ from l2s.errors import InputError
 from l2s.features.mel import MelSpectrogram, peak_normalize
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.train.brain import L2SBrain
+from l2s.train.budget import within_budget
 from l2s.train.common import make_loader, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
 from l2s.vocoder.base import MEL_LOG, convert_mel_space
@@ -349,7 +350,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     brain.train_sampler = train_loader.batch_sampler
     brain.total_steps = int(hparams["epoch_counter"].limit) * len(train_loader)
     started = time.time()
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+    brain.fit(within_budget(brain.hparams.epoch_counter, hparams.get("max_train_minutes")), train_loader,
+              valid_loader)
     results: Dict[str, Any] = {"train_seconds": time.time() - started, "steps": brain.optimizer_step}
     if getattr(brain, "valid_stats", None):
         results["valid"] = brain.valid_stats

@@ -1,0 +1,23 @@
+"""within_budget: the epoch loop stops at the first epoch boundary past the wall-clock budget."""
+
+from l2s.train.budget import within_budget
+
+
+class _Clock:
+    def __init__(self, step_s: float):
+        self.now, self.step_s = 0.0, step_s
+
+    def __call__(self) -> float:
+        t = self.now
+        self.now += self.step_s
+        return t
+
+
+def test_stops_after_the_epoch_that_spends_the_budget():
+    # each clock read advances 25 s: epochs end at 25, 50, 75 ... s; a 1-minute budget ends after epoch 3
+    assert list(within_budget(range(1, 11), 1.0, clock=_Clock(25.0))) == [1, 2, 3]
+
+
+def test_no_budget_runs_every_epoch():
+    assert list(within_budget(range(1, 6), None, clock=_Clock(1e6))) == [1, 2, 3, 4, 5]
+    assert list(within_budget(range(1, 6), 0, clock=_Clock(1e6))) == [1, 2, 3, 4, 5]
