@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The ablation table of recipes/synthgrid/README.md (guidance and sampler), on a fixed subset of test-unseen.
+#
+#   bash recipes/synthgrid/ablation.sh CORPUS MODEL OUT [EVERY] [EVERY_SLOW]
+#
+# CORPUS: a SynthGRID corpus (its test-unseen.jsonl and clips); MODEL: a pipeline directory (or bundled name);
+# OUT: output folder. Rows are voiced with `l2s synthesize` (one seed) and scored with `l2s evaluate`
+# (Whisper tiny.en, never the guide ASR): every EVERY-th clip of test-unseen (default 5), and every
+# EVERY_SLOW-th (default 10) for the 400-step schedule and the fast sampler it is compared with.
+# Each row's report.md and report.json land in OUT/eval/<row>/. One thread per process, as benchmarked.
+set -euo pipefail
+CORPUS=${1:?corpus folder}; MODEL=${2:?pipeline}; OUT=${3:?output folder}
+EVERY=${4:-5}; EVERY_SLOW=${5:-10}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+mkdir -p "$OUT/eval"
+
+subset() {  # subset N NAME: every N-th row of test-unseen -> OUT/NAME.jsonl, and its video list
+  awk -v n="$1" '(NR - 1) % n == 0' "$CORPUS/test-unseen.jsonl" > "$OUT/$2.jsonl"
+  python -c 'import json, sys, os; [print(os.path.join(sys.argv[1], json.loads(l)["video"])) for l in open(sys.argv[2])]' \
+    "$CORPUS" "$OUT/$2.jsonl" > "$OUT/$2.videos"
+  # manifest paths are relative to the corpus root
+  python -c 'import json, sys, os
+rows = [json.loads(l) for l in open(sys.argv[2])]
+with open(sys.argv[2], "w") as f:
+    for r in rows:
+        r["wav"] = os.path.join(sys.argv[1], r["wav"]); f.write(json.dumps(r) + "\n")' "$CORPUS" "$OUT/$2.jsonl"
+}
+row() {  # row NAME SUBSET [synthesize options...]
+  local name=$1 set=$2; shift 2
+  mapfile -t videos < "$OUT/$set.videos"
+  l2s synthesize "${videos[@]}" -o "$OUT/$name" --model "$MODEL" --seed 0 --device cpu "$@"
+  l2s evaluate --ref "$OUT/$set.jsonl" --hyp "$OUT/$name" --metrics wer,stoi,estoi,dnsmos --out "$OUT/eval/$name"
+}
+
+subset "$EVERY" main
+subset "$EVERY_SLOW" slow
+l2s evaluate --ref "$OUT/main.jsonl" --hyp "$OUT/main.jsonl" --metrics wer,dnsmos --out "$OUT/eval/ground_truth"
+row no_asr main --w-asr 0
+row asr_vsr main
+row asr_truth main --text-from-txt
+row fast_slowset slow
+row lipvoicer_400 slow --solver ddpm --steps 400 --start-step 0
