@@ -31,7 +31,7 @@ def one_line_error(r):
 
 def test_help_names_the_default():
     r = run("vocode", "--help")
-    assert r.exit_code == 0 and "Griffin-Lim" in r.output and "--vocoder" in r.output
+    assert r.exit_code == 0 and "bundled" in r.output and "griffinlim" in r.output and "--vocoder" in r.output
 
 
 def test_default_copy_synthesis(tmp_path):

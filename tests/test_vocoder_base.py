@@ -69,6 +69,20 @@ def test_registry_errors():
         get_vocoder("no-such-vocoder")
 
 
+def test_a_pipeline_names_its_vocoder_and_the_bundled_one_is_the_default(tmp_path, monkeypatch):
+    from l2s.pipeline import build_untrained_pipeline
+    from l2s.vocoder import registry
+    from l2s.vocoder.hifigan import HiFiGAN
+
+    pipe = build_untrained_pipeline(tmp_path / "pipe", "micro")
+    assert isinstance(get_vocoder(pipe), HiFiGAN)
+    monkeypatch.setattr("l2s.hub.bundled_dir", lambda name: None)
+    assert registry.default_vocoder() == registry.FALLBACK_VOCODER
+    monkeypatch.setattr("l2s.hub.bundled_dir", lambda name: pipe if name == registry.DEFAULT_PIPELINE else None)
+    assert registry.default_vocoder() == registry.DEFAULT_PIPELINE
+    assert isinstance(get_vocoder(), HiFiGAN)
+
+
 def test_registry_refuses_other_contract(tmp_path):
     from l2s.vocoder.base import check_contract_vocoder
 

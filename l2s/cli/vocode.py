@@ -8,13 +8,13 @@ from typing import List, Optional, Tuple
 import click
 
 from l2s.errors import InputError
-from l2s.vocoder.registry import DEFAULT_VOCODER
+from l2s.vocoder.registry import DEFAULT_PIPELINE, FALLBACK_VOCODER
 
 _HELP_VOCODER = (
-    "A registered name (griffinlim), an l2s vocoder directory, an official Vocos directory "
-    "(config.yaml + pytorch_model.bin; uses its own mel front end), a jik876 HiFi-GAN generator "
-    "file with config.json beside it, or a hub repo id. "
-    f"Default: {DEFAULT_VOCODER} (Griffin-Lim, training-free, until a trained default vocoder is bundled)."
+    "A registered name (griffinlim), an l2s vocoder directory, a pipeline (name or directory: its vocoder), "
+    "an official Vocos directory (config.yaml + pytorch_model.bin; uses its own mel front end), a jik876 "
+    "HiFi-GAN generator file with config.json beside it, or a hub repo id. "
+    f"Default: the vocoder of the bundled {DEFAULT_PIPELINE} pipeline ({FALLBACK_VOCODER} in a build without it)."
 )
 _MANIFEST_SUFFIXES = (".csv", ".jsonl")
 
@@ -70,11 +70,11 @@ def vocode(source: str, out: str, vocoder_name: Optional[str], device: str) -> N
     from l2s.config import SAMPLE_RATE
     from l2s.io.audio import read_audio, write_wav
     from l2s.vocoder.base import check_contract_vocoder, copy_synthesis
-    from l2s.vocoder.registry import get_vocoder, takes_contract_mel
+    from l2s.vocoder.registry import default_vocoder, get_vocoder, takes_contract_mel
 
     jobs, is_set = _jobs(source, out)
     dev = _device(device)
-    name = vocoder_name or DEFAULT_VOCODER
+    name = vocoder_name or default_vocoder()
     vocoder = get_vocoder(name, device=dev, allow_foreign=True)
     if takes_contract_mel(vocoder):
         check_contract_vocoder(vocoder, name)

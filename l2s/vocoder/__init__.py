@@ -6,9 +6,10 @@ either space, in overlapping chunks when long; ``copy_synthesis`` resynthesises 
 
 from l2s.vocoder.base import (MEL_LOG, MEL_NORM, WHOLE, ChunkOptions, Vocoder, convert_mel_space, copy_synthesis,
                               render)
-from l2s.vocoder.registry import DEFAULT_VOCODER, available_vocoders, get_vocoder, register_vocoder, save_vocoder
+from l2s.vocoder.registry import (available_vocoders, default_vocoder, get_vocoder, register_vocoder,
+                                  save_vocoder)
 
 __all__ = [
     "MEL_LOG", "MEL_NORM", "WHOLE", "ChunkOptions", "Vocoder", "convert_mel_space", "copy_synthesis", "render",
-    "DEFAULT_VOCODER", "available_vocoders", "get_vocoder", "register_vocoder", "save_vocoder",
+    "available_vocoders", "default_vocoder", "get_vocoder", "register_vocoder", "save_vocoder",
 ]

@@ -26,12 +26,21 @@ from l2s.errors import ContractError, ModelError
 from l2s.vocoder.base import Vocoder, check_contract_vocoder
 
 # The vocoder used when none is named. Griffin-Lim until a trained default is bundled.
-DEFAULT_VOCODER = "griffinlim"
+#: the vocoder of the bundled default pipeline when it is there; Griffin-Lim (training-free) otherwise
+DEFAULT_PIPELINE = "synthgrid-small"
+FALLBACK_VOCODER = "griffinlim"
 VOCODER_KIND = "vocoder"
 
 _REGISTRY: Dict[str, str] = {
     "griffinlim": "l2s.vocoder.griffinlim:GriffinLim",
 }
+
+
+def default_vocoder() -> str:
+    """The name :func:`get_vocoder` uses when none is given: the bundled default pipeline's vocoder, if bundled."""
+    from l2s.hub import bundled_dir
+
+    return DEFAULT_PIPELINE if bundled_dir(DEFAULT_PIPELINE) is not None else FALLBACK_VOCODER
 
 
 def register_vocoder(name: str, factory: Union[str, Callable[[], Vocoder]]) -> None:
@@ -104,6 +113,13 @@ def _load_path(path: Path) -> Vocoder:
         return load_jik876(path)
     if is_official_vocos_dir(path):
         return load_official_vocos(path)
+    from l2s.hub import PIPELINE_FILE
+
+    if (path / PIPELINE_FILE).is_file():  # a pipeline: its vocoder component
+        from l2s.pipeline.spec import read_spec
+
+        spec = read_spec(path)
+        return _load_path(path / spec.components["vocoder"])
     cfg = path / "config.yaml"
     if cfg.is_file():
         meta = yaml.safe_load(cfg.read_text()) or {}
@@ -124,7 +140,7 @@ def get_vocoder(name_or_path: Optional[Union[str, Path]] = None, device: Union[s
 
     Args:
         name_or_path: registered name, local path, bundled name or hub repo id;
-            ``None`` gives :data:`DEFAULT_VOCODER`.
+            a pipeline directory or name (its vocoder component); ``None`` gives :func:`default_vocoder`.
         device: torch device.
         allow_foreign: also return vocoders at another rate or with their own mel front end.
 
@@ -132,7 +148,7 @@ def get_vocoder(name_or_path: Optional[Union[str, Path]] = None, device: Union[s
         ModelError: nothing usable by that name.
         ContractError: a foreign vocoder and ``allow_foreign`` is false.
     """
-    text = str(name_or_path) if name_or_path is not None else DEFAULT_VOCODER
+    text = str(name_or_path) if name_or_path is not None else default_vocoder()
     if text in _REGISTRY:
         vocoder = _from_registry(text)
     else:
