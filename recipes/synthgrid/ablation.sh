@@ -6,11 +6,11 @@
 # CORPUS: a SynthGRID corpus (its test-unseen.jsonl and clips); MODEL: a pipeline directory (or bundled name);
 # OUT: output folder. Rows are voiced with `l2s synthesize` (one seed) and scored with `l2s evaluate`
 # (Whisper tiny.en, never the guide ASR): every EVERY-th clip of test-unseen (default 5), and every
-# EVERY_SLOW-th (default 10) for the 400-step schedule and the fast sampler it is compared with.
+# EVERY_SLOW-th (default 25) for the 400-step schedule and the fast sampler it is compared with.
 # Each row's report.md and report.json land in OUT/eval/<row>/. One thread per process, as benchmarked.
 set -euo pipefail
 CORPUS=${1:?corpus folder}; MODEL=${2:?pipeline}; OUT=${3:?output folder}
-EVERY=${4:-5}; EVERY_SLOW=${5:-10}
+EVERY=${4:-5}; EVERY_SLOW=${5:-25}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT/eval"
 
