@@ -25,8 +25,8 @@ def test_f0_ddsp_stage_runs_and_exports(tmp_path):
     assert results["test-unseen"] == metrics["test-unseen"]
     for split in ("test-seen", "test-unseen"):
         m = metrics[split]
-        assert set(m) == {"loss", "f0_rmse_hz", "voicing_error", "prior_mel_l1", "mean_mel_l1"}
-        assert 0.0 <= m["voicing_error"] <= 1.0 and m["f0_rmse_hz"] >= 0.0
+        assert set(m) == {"loss", "f0_rmse_hz", "voicing_error", "prior_mel_l1", "mean_mel_l1", "prior_stoi"}
+        assert 0.0 <= m["voicing_error"] <= 1.0 and m["f0_rmse_hz"] >= 0.0 and -1.0 <= m["prior_stoi"] <= 1.0
         assert m["prior_mel_l1"] > 0.0 and m["mean_mel_l1"] > 0.0
     prior = load_coarse_prior(out / "model")
     # the log-F0 statistics of the corpus went into the exported config

@@ -63,7 +63,20 @@ class PriorBrain(L2SBrain):
         loss = f0_loss(out.f0_output, targets).total + self.stft_loss(out.wav[:, :n], wav[:, :n]).total
         if stage != sb.Stage.TRAIN:
             self._score(out, targets, wav)
+        if stage == sb.Stage.TEST:
+            self._prior_stoi(out.wav, wav, batch["wav_lengths"])
         return loss
+
+    def _prior_stoi(self, prior: torch.Tensor, wav: torch.Tensor, lengths: torch.Tensor) -> None:
+        """STOI of each prior waveform against its ground truth (test splits only: it is slow-ish)."""
+        from l2s.metrics.intelligibility import stoi
+
+        for i, n in enumerate(lengths.tolist()):
+            n = min(int(n), prior.shape[1])
+            score = stoi(wav[i, :n].float().cpu().numpy(), prior[i, :n].float().cpu().numpy())
+            if score.ok:
+                self.sums["stoi"] += score.value
+                self.sums["stoi_n"] += 1
 
     def _score(self, out, targets, wav):
         t = min(out.f0.shape[1], targets.mask.shape[1])
@@ -90,13 +103,16 @@ class PriorBrain(L2SBrain):
             self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
 
     def on_stage_start(self, stage, epoch=None):
-        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1"), 0.0)
+        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n"), 0.0)
 
     def eval_stats(self, stage) -> Dict[str, float]:
         s = self.sums
         frames = max(s["frames"], 1.0)
-        return {"f0_rmse_hz": (s["f0_sq"] / max(s["f0_n"], 1.0)) ** 0.5, "voicing_error": s["vuv_err"] / frames,
-                "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
+        stats = {"f0_rmse_hz": (s["f0_sq"] / max(s["f0_n"], 1.0)) ** 0.5, "voicing_error": s["vuv_err"] / frames,
+                 "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
+        if s["stoi_n"]:
+            stats["prior_stoi"] = s["stoi"] / s["stoi_n"]
+        return stats
 
 
 def corpus_statistics(loader, max_batches: int = 50):
