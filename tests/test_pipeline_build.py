@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +108,22 @@ def test_cli_build_and_one_line_errors(micro, tmp_path):
     assert spec.sampler.w_video == SamplerConfig().w_video and spec.sampler.start_step is None
     for bad, args in (("bad-kind", _cli_args(micro, tmp_path / "bad1", vocoder=str(micro / "vsr"))),
                       ("no-dir", _cli_args(micro, tmp_path / "bad2", vsr=str(tmp_path / "nowhere"))),
-                      ("griffinlim", _cli_args(micro, tmp_path / "bad3", vocoder="griffinlim"))):
+                      ("no-vocoder", _cli_args(micro, tmp_path / "bad3", vocoder="no-such-vocoder"))):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2, (bad, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("l2s: error:"), (bad, result.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built"]
+    # a registered training-free vocoder is named in pipeline.yaml, not copied, and loads
+    gl = tmp_path / "gl"
+    result = CliRunner().invoke(main, _cli_args(micro, gl, vocoder="griffinlim"))
+    assert result.exit_code == 0, result.output
+    assert read_spec(gl).components["vocoder"] == "griffinlim" and not (gl / "griffinlim").exists()
+    from l2s.pipeline import Lip2Speech
+    from l2s.vocoder.griffinlim import GriffinLim
+
+    assert isinstance(Lip2Speech.from_pretrained(gl, device="cpu").vocoder, GriffinLim)
+    shutil.rmtree(gl)
     # an existing folder that is not a pipeline is never replaced
     (tmp_path / "keep").mkdir()
     (tmp_path / "keep" / "notes.txt").write_text("mine")

@@ -33,7 +33,8 @@ def pipeline() -> None:
 @click.option("--f0-ddsp", "f0_ddsp", metavar="DIR", help="F0 + DDSP coarse prior model directory.")
 @click.option("--melgen", "melgen", metavar="DIR", required=True, help="Mel generator (denoiser) model directory.")
 @click.option("--guide-asr", "guide_asr", metavar="DIR", help="Guide ASR model directory.")
-@click.option("--vocoder", "vocoder", metavar="DIR", required=True, help="Vocoder model directory.")
+@click.option("--vocoder", "vocoder", metavar="DIR|NAME", required=True,
+              help="Vocoder model directory, or a registered training-free vocoder (griffinlim).")
 @click.option("--name", required=True, help="Model id recorded in pipeline.yaml (e.g. synthgrid-small).")
 @click.option("--trained-on", default=None, metavar="CORPUS",
               help="Corpus family, e.g. synthgrid (synthetic-face models warn on real-world video).")

@@ -48,13 +48,7 @@ def model_dir_of(path: PathLike, component: str) -> Path:
     """
     p = Path(path).expanduser()
     if not p.is_dir():
-        from l2s.vocoder.registry import available_vocoders
-
-        hint = ""
-        if component == "vocoder" and str(path) in available_vocoders():
-            hint = (" (registered training-free vocoders are not pipeline components: the pipeline loads "
-                    "its vocoder from a subdirectory)")
-        raise InputError(f"--{component.replace('_', '-')} {path}: not a directory{hint}")
+        raise InputError(f"--{component.replace('_', '-')} {path}: not a directory")
     if (p / CONFIG_FILE).is_file():
         return p
     if (p / EXPORT_SUBDIR / CONFIG_FILE).is_file():
@@ -129,7 +123,8 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
     Args:
         out_dir: destination; replaced whole if it is a pipeline directory already.
         components: component name (:data:`~l2s.pipeline.spec.COMPONENTS`) -> model directory (or a
-            trainer's output folder holding ``model/``). ``melgen`` and ``vocoder`` are required.
+            trainer's output folder holding ``model/``); the vocoder may also be a registered
+            training-free vocoder (``griffinlim``). ``melgen`` and ``vocoder`` are required.
         name: the pipeline's model id.
         trained_on: corpus family (``"synthgrid"`` makes the pipeline warn on real-world video), or None.
         sampler: default sampler settings.
@@ -154,7 +149,13 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
                          + (f"missing: {', '.join(missing)}" if missing else ""))
     if vsr_beam_size < 0:
         raise InputError(f"beam size must be >= 0, got {vsr_beam_size}")
-    sources: Dict[str, Path] = {c: model_dir_of(components[c], c) for c in COMPONENTS if c in components}
+    from l2s.vocoder.registry import available_vocoders
+
+    # a registered training-free vocoder (griffinlim) is named in pipeline.yaml, not copied
+    named = {c: str(components[c]) for c in ("vocoder",)
+             if str(components[c]) in available_vocoders() and not Path(components[c]).expanduser().is_dir()}
+    sources: Dict[str, Path] = {c: model_dir_of(components[c], c) for c in COMPONENTS
+                                if c in components and c not in named}
     for component, src in sources.items():
         load_model_dir(src, kind=COMPONENT_KINDS[component])  # kind and signal contract, before any copy
     out = Path(out_dir)
@@ -163,7 +164,8 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
         for component, src in sources.items():
             shutil.copytree(src, tmp / component)
         tokenizer = _guide_tokenizer(tmp / "guide_asr") if "guide_asr" in sources else None
-        spec = PipelineSpec(name=name, components={c: c for c in sources}, weights="trained", trained_on=trained_on,
+        spec = PipelineSpec(name=name, components={**{c: c for c in sources}, **named}, weights="trained",
+                            trained_on=trained_on,
                             sampler=sampler, guide_tokenizer=tokenizer, vsr_beam_size=vsr_beam_size,
                             chunking=chunking)
         write_spec(tmp, spec)

@@ -115,6 +115,15 @@ def split_text(text: str, chunks: List[Chunk]) -> List[str]:
     return out
 
 
+def vocoder_source(root: Path, component: str) -> Union[str, Path]:
+    """Where a pipeline's vocoder comes from: its subdirectory, or a registered training-free vocoder
+    (``griffinlim``) named in ``pipeline.yaml`` when no such subdirectory exists."""
+    from l2s.vocoder.registry import available_vocoders
+
+    path = root / component
+    return component if component in available_vocoders() and not path.exists() else path
+
+
 class Lip2Speech:
     """The end-to-end pipeline (build it with :meth:`from_pretrained`)."""
 
@@ -160,7 +169,7 @@ class Lip2Speech:
         generator = load_generator(comp["melgen"], dev)
         if "guide_asr" in comp:
             guide = load_guide(comp["guide_asr"], spec.guide_tokenizer, root, dev)
-        vocoder = get_vocoder(comp["vocoder"], dev)
+        vocoder = get_vocoder(vocoder_source(root, spec.components["vocoder"]), dev)
         return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide)
 
     @property
