@@ -143,6 +143,10 @@ def load_module(name_or_path: Union[str, Path], kind: str, build: Callable[[Dict
     return model.to(device).eval()
 
 
+#: the pipeline bundled inside the package: the default of every command that takes --model
+DEFAULT_PIPELINE = "synthgrid-small"
+
+
 def bundled_dir(name: str) -> Optional[Path]:
     """The directory of a model shipped inside the package, if there is one by that name."""
     root = resources.files(BUNDLED_PACKAGE)

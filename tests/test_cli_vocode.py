@@ -1,6 +1,7 @@
 """``l2s vocode``: copy-synthesis through the CLI, errors as one line and exit 2, nothing left behind."""
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
@@ -34,16 +35,20 @@ def test_help_names_the_default():
     assert r.exit_code == 0 and "bundled" in r.output and "griffinlim" in r.output and "--vocoder" in r.output
 
 
-def test_default_copy_synthesis(tmp_path):
+@pytest.mark.parametrize("vocoder, bound", [("griffinlim", 0.12), (None, 0.25)])
+def test_copy_synthesis_griffinlim_and_default(tmp_path, vocoder, bound):
     tone(tmp_path / "in.wav")
     out = tmp_path / "out" / "out.wav"
-    r = run("vocode", str(tmp_path / "in.wav"), "-o", str(out), "--device", "cpu")
+    extra = ["--vocoder", vocoder] if vocoder else []
+    r = run("vocode", str(tmp_path / "in.wav"), "-o", str(out), "--device", "cpu", *extra)
     assert r.exit_code == 0, r.stderr
     y, sr = sf.read(str(out), dtype="float32")
     x, _ = sf.read(str(tmp_path / "in.wav"), dtype="float32")
     assert sr == 16000 and y.shape == x.shape
     l1 = (wav_to_mel(torch.from_numpy(y)) - wav_to_mel(torch.from_numpy(x))).abs().mean()
-    assert l1 < 0.12  # model-space mel L1 of the Griffin-Lim resynthesis: measured 0.084
+    # model-space mel L1 of the resynthesis of a harmonic tone: Griffin-Lim measured 0.084; the default
+    # (the bundled Vocos-small, trained on speech only, so a pure tone is out of its domain) 0.160
+    assert l1 < bound
     assert [p.name for p in out.parent.iterdir()] == ["out.wav"]
 
 

@@ -11,8 +11,9 @@ import click
 
 from l2s.cli._common import progress
 from l2s.errors import InputError, L2SError, ModelError
+from l2s.hub import DEFAULT_PIPELINE
 
-DEFAULT_MODEL = "synthgrid-small"
+DEFAULT_MODEL = DEFAULT_PIPELINE
 
 
 def load_pipeline(model: Optional[str], device: str):

@@ -5,8 +5,9 @@ import json
 import click
 
 from l2s.cli._common import existing_file
+from l2s.hub import DEFAULT_PIPELINE
 
-DEFAULT_MODEL = "synthgrid-small"
+DEFAULT_MODEL = DEFAULT_PIPELINE
 
 
 @click.command()

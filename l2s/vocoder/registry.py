@@ -23,11 +23,10 @@ import torch
 import yaml
 
 from l2s.errors import ContractError, ModelError
+from l2s.hub import DEFAULT_PIPELINE  # the default vocoder is this bundled pipeline's
 from l2s.vocoder.base import Vocoder, check_contract_vocoder
 
-# The vocoder used when none is named. Griffin-Lim until a trained default is bundled.
-#: the vocoder of the bundled default pipeline when it is there; Griffin-Lim (training-free) otherwise
-DEFAULT_PIPELINE = "synthgrid-small"
+#: the vocoder used when none is named and no default pipeline is bundled (training-free)
 FALLBACK_VOCODER = "griffinlim"
 VOCODER_KIND = "vocoder"
 
