@@ -46,8 +46,8 @@ def test_pseudo_inverse_magnitude():
     assert (remel - log_mel).abs().mean() < 0.1  # measured 0.064
 
 
-def test_default_registry_and_copy_synthesis():
-    voc = get_vocoder()  # the default: Griffin-Lim until a trained vocoder is bundled
+def test_registry_and_copy_synthesis():
+    voc = get_vocoder("griffinlim")  # also the default in a build without the bundled pipeline
     assert isinstance(voc, GriffinLim)
     wav = harmonic(0.5)
     out = copy_synthesis(voc, wav)
