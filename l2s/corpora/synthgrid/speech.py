@@ -73,16 +73,13 @@ _BANKS: Dict[str, Dict[str, BankWord]] = {}
 
 
 def make_engine(voice_key: str):
+    """The engine behind a word bank: espeak-ng (Piper speakers say whole sentences and have no bank)."""
     engine, voice = voice_key.split(":", 1)
-    if engine == "piper":
-        from l2s.corpora.synthgrid.tts_piper import PiperEngine
-
-        return PiperEngine(voice)
     if engine == "espeak":
         from l2s.corpora.synthgrid.tts_espeak import EspeakEngine
 
         return EspeakEngine(voice)
-    raise ValueError(f"unknown engine {engine!r}")
+    raise ValueError(f"no word bank for engine {engine!r}: only espeak-ng speakers are spliced from banks")
 
 
 def carrier_sentence(word: str) -> Tuple[str, ...]:

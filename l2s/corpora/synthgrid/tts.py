@@ -44,6 +44,18 @@ def to_contract_rate(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     return resample_poly(wav.astype(np.float64), SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
 
 
+def segment_units(phoneme: str, start: int, end: int) -> List[Tuple[str, int, int]]:
+    """The units of one engine phoneme and their sample intervals (none for silence or an empty interval).
+
+    A diphthong's halves share its interval equally (no finer timing is available).
+    """
+    parts = split_units(phoneme)
+    if not parts or end <= start:
+        return []
+    edges = np.linspace(start, end, len(parts) + 1)
+    return [(u, int(edges[i]), int(edges[i + 1])) for i, u in enumerate(parts)]
+
+
 def word_from_segments(wav: np.ndarray, sample_rate: int, segments: Sequence[Tuple[str, int, int]],
                        margin_s: float = 0.015) -> WordAudio:
     """Trim an engine's output to its spoken phonemes and convert to the contract rate.
@@ -54,14 +66,7 @@ def word_from_segments(wav: np.ndarray, sample_rate: int, segments: Sequence[Tup
         segments: (engine phoneme string, start sample, end sample); silence symbols allowed.
         margin_s: audio kept either side of the first and last spoken phoneme.
     """
-    units: List[Tuple[str, int, int]] = []
-    for phoneme, start, end in segments:
-        parts = split_units(phoneme)
-        if not parts or end <= start:
-            continue
-        # A diphthong's halves share its interval equally (no finer timing is available).
-        edges = np.linspace(start, end, len(parts) + 1)
-        units.extend((u, int(edges[i]), int(edges[i + 1])) for i, u in enumerate(parts))
+    units = [unit for segment in segments for unit in segment_units(*segment)]
     if not units:
         raise RuntimeError("the engine returned no spoken phoneme")
     # Alignments can start late or end early (Piper's onset often falls inside its

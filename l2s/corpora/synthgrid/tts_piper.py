@@ -2,7 +2,8 @@
 
 Generator noise is switched off (``noise_scale = noise_w_scale = 0``): the ONNX
 graph draws its noise without a seed, so this is what makes the corpus
-reproducible byte for byte; per-clip variety comes from the WORLD transforms.
+reproducible byte for byte; per-clip variety comes from the duration scale and
+the tape-speed transform (``speech.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from l2s.corpora.synthgrid.phonemes import split_units
-from l2s.corpora.synthgrid.tts import (SPOKEN_FORMS, PhonemeInterval, WordAudio, speech_bounds, split_sentence,
-                                       word_from_segments)
+from l2s.corpora.synthgrid.tts import SPOKEN_FORMS, PhonemeInterval, segment_units, speech_bounds
 from l2s.errors import DependencyError
 
 VOICES = ("joe",)
@@ -89,7 +88,7 @@ def _segments(alignments) -> List[Tuple[str, int, int]]:
 
 
 class PiperEngine:
-    """Words spoken by the Piper ``joe`` voice (US English, male)."""
+    """Whole sentences spoken by the Piper ``joe`` voice (US English, male)."""
 
     name = "piper"
 
@@ -97,18 +96,6 @@ class PiperEngine:
         if voice not in VOICES:
             raise ValueError(f"unknown Piper voice {voice!r}; have {VOICES}")
         self.voice = voice
-
-    def synthesize_word(self, word: str) -> WordAudio:
-        from piper import SynthesisConfig
-
-        pv = _load_voice()
-        cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
-        chunks = list(pv.synthesize(SPOKEN_FORMS.get(word, word), cfg, include_alignments=True))
-        if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
-            raise RuntimeError(f"Piper gave no alignment for {word!r}")
-        chunk = chunks[0]
-        wav = np.asarray(chunk.audio_float_array, dtype=np.float32)
-        return word_from_segments(wav, chunk.sample_rate, _segments(chunk.phoneme_alignments))
 
     def synthesize_utterance(self, words: Sequence[str], length_scale: float = 1.0) -> Utterance:
         """Say ``words`` as one sentence (no splicing): the phoneme and word timing of the whole.
@@ -134,10 +121,7 @@ class PiperEngine:
                 per_word.append([])
                 cuts.append((s + e) // 2)
                 continue
-            parts = split_units(p)
-            # A diphthong's halves share its interval equally (no finer timing is available).
-            edges = np.linspace(s, e, len(parts) + 1) if parts else []
-            per_word[-1].extend((u, int(edges[i]), int(edges[i + 1])) for i, u in enumerate(parts) if e > s)
+            per_word[-1].extend(segment_units(p, s, e))
         if len(per_word) != len(words) or not all(per_word):
             raise RuntimeError(f"Piper split {text!r} into {len(per_word)} words")
         # Piper's onset often falls inside its start-of-sentence symbol (and its offset inside the end one):
@@ -157,20 +141,3 @@ class PiperEngine:
             phonemes=tuple((u, s * sec, e * sec) for w in per_word for u, s, e in w),
             words=tuple((word, a * sec, b * sec) for word, (a, b) in zip(words, spans)),
         )
-
-    def synthesize_sentence(self, words: Sequence[str]) -> List[WordAudio]:
-        """Say ``words`` as one sentence and cut it into words at the middle of Piper's word separators."""
-        from piper import SynthesisConfig
-
-        pv = _load_voice()
-        cfg = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
-        text = " ".join(SPOKEN_FORMS.get(w, w) for w in words) + "."
-        chunks = list(pv.synthesize(text, cfg, include_alignments=True))
-        if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
-            raise RuntimeError(f"Piper gave no alignment for {text!r}")
-        wav = np.asarray(chunks[0].audio_float_array, dtype=np.float32)
-        segs = _segments(chunks[0].phoneme_alignments)
-        cuts = [(s + e) // 2 for p, s, e in segs if p == " "]
-        if len(cuts) != len(words) - 1:
-            raise RuntimeError(f"Piper split {text!r} into {len(cuts) + 1} words")
-        return split_sentence(wav, chunks[0].sample_rate, segs, [0] + cuts + [len(wav)])
