@@ -21,3 +21,18 @@ def test_stops_after_the_epoch_that_spends_the_budget():
 def test_no_budget_runs_every_epoch():
     assert list(within_budget(range(1, 6), None, clock=_Clock(1e6))) == [1, 2, 3, 4, 5]
     assert list(within_budget(range(1, 6), 0, clock=_Clock(1e6))) == [1, 2, 3, 4, 5]
+
+
+def test_a_budget_that_is_not_a_number_is_a_one_line_error(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from l2s.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "synthgrid" / "hparams" / "asr_guide.yaml"
+    out = tmp_path / "exp"
+    r = CliRunner().invoke(main, ["train", str(recipe), f"--data_folder={tmp_path}",
+                                  f"--output_folder={out}", "--max_train_minutes=soon"])
+    assert r.exit_code == 2 and "max_train_minutes" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -63,6 +63,9 @@ def run(argv: List[str]) -> Any:
     stage = hparams.get("stage")
     if stage not in STAGES:
         raise InputError(f"{hparams_file}: 'stage' must be one of {sorted(STAGES)}, got {stage!r}")
+    budget = hparams.get("max_train_minutes")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
+        raise InputError(f"{hparams_file}: max_train_minutes must be a number of minutes or null, got {budget!r}")
     sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
                                    overrides=overrides)
     module = importlib.import_module(STAGES[stage])
