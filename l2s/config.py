@@ -333,6 +333,8 @@ class DenoiserConfig:
             vector, so that classifier-free guidance contrasts "video + prior" against "nothing".
         cond_dropout: training probability of dropping the video condition, per sample.
         schedule: the diffusion schedule it is trained for.
+        prediction: what the network outputs: ``"epsilon"`` (the noise, as LipVoicer) or ``"v_prediction"``
+            (``sqrt(abar) eps - sqrt(1 - abar) x_0``); the sampler always receives eps.
     """
 
     feature_dim: int = 128
@@ -348,6 +350,7 @@ class DenoiserConfig:
     drop_prior_with_video: bool = True
     cond_dropout: float = 0.2
     schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
+    prediction: str = "epsilon"
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DenoiserConfig":

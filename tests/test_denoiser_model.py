@@ -10,7 +10,7 @@ from l2s.diffusion.sampler import GaussianNoise, SamplerConfig
 from l2s.diffusion.schedules import linear_schedule
 from l2s.errors import InputError
 from l2s.models.denoiser import Denoiser, bind, load_denoiser, sample_mel, save_denoiser
-from l2s.models.diffusion_steps import build_schedule, q_sample
+from l2s.models.diffusion_steps import build_schedule, eps_from_prediction, q_sample, x0_from_eps
 
 CFG = DenoiserConfig(feature_dim=16, channels=16, layers=4, dilation_cycle=2, cond_channels=16, step_dim=16,
                      step_hidden=32, speaker_dim=8)
@@ -151,3 +151,36 @@ def test_sampler_with_the_guide_asr():
                         noise=GaussianNoise(0))
     assert guided.asr_evals == sum(t <= 30 for t in guided.timesteps) > 0
     assert torch.isfinite(guided.mel).all() and not torch.allclose(guided.mel, plain.mel)
+
+
+def test_v_prediction_is_converted_to_eps_for_the_sampler(tmp_path):
+    v_cfg = DenoiserConfig(**{**CFG.__dict__, "prediction": "v_prediction"})
+    model = _model(v_cfg)
+    x0, t, feats, prior = _inputs()
+    noise = torch.randn_like(x0)
+    x_t = q_sample(x0, t, model.schedule(), noise)
+    abar = model.schedule().alpha_bars[t][:, None, None]
+    target = model.target(x0, noise, t)
+    assert torch.allclose(target, abar.sqrt() * noise - (1 - abar).sqrt() * x0)
+    # a network that outputs exactly its v target hands the sampler exactly the true noise, and x_0 follows
+    assert torch.allclose(eps_from_prediction("v_prediction", target, x_t, abar), noise, atol=1e-5)
+    assert torch.allclose(x0_from_eps(noise, x_t, abar), x0, atol=1e-4)
+    raw = model(x_t, t, feats, prior, raw=True)
+    assert torch.allclose(model(x_t, t, feats, prior), abar.sqrt() * raw + (1 - abar).sqrt() * x_t, atol=1e-6)
+    # the sampler's (B, 1) float steps index the same abar
+    assert torch.allclose(model(x_t, t[:, None].float(), feats, prior), model(x_t, t, feats, prior))
+    loaded = load_denoiser(save_denoiser(model, tmp_path / "melgen"))
+    assert loaded.config.prediction == "v_prediction"
+    assert torch.equal(loaded(x_t, t, feats, prior), model(x_t, t, feats, prior))
+
+
+def test_epsilon_is_the_default_and_unknown_predictions_are_refused():
+    model = _model()
+    x, t, feats, prior = _inputs()
+    noise = torch.randn_like(x)
+    assert model.config.prediction == "epsilon" and torch.equal(model.target(x, noise, t), noise)
+    assert torch.equal(model(x, t, feats, prior, raw=True), model(x, t, feats, prior))
+    with pytest.raises(InputError):
+        Denoiser(DenoiserConfig(**{**CFG.__dict__, "prediction": "sample"}))
+    # the alpha-bar buffer is derived, not saved: checkpoints from before the option load unchanged
+    assert "alpha_bars" not in model.state_dict()

@@ -1,5 +1,10 @@
 """The mel denoiser of the diffusion generator: ``eps = Denoiser(x_t, t, features, prior_mel, speaker, lengths)``.
 
+The network's own output is in the parameterisation its config names (``prediction``: ``epsilon`` as
+LipVoicer, or ``v_prediction``); :meth:`Denoiser.denoise` and ``forward`` always return eps, which is all
+the sampler and the guidance terms see; the trainer reads the raw output (``raw=True``) and
+:meth:`Denoiser.target`.
+
 A DiffWave-style stack (Kong et al. 2021, as LipVoicer's MelGen uses it on mels): a 1x1 input conv,
 ``layers`` gated residual layers of dilated 1-D convolutions over time (dilation ``2 ** (i % cycle)``),
 each adding a projection of the step embedding to its input and a projection of the conditioner
@@ -35,7 +40,8 @@ from l2s.diffusion.sampler import EpsFn, LossFn, NoiseSource, SampleResult, Samp
 from l2s.diffusion.schedules import DiffusionSchedule
 from l2s.errors import InputError
 from l2s.hub import load_module, save_model_dir
-from l2s.models.diffusion_steps import StepEmbedding, as_step_vector, build_schedule, mel_mask
+from l2s.models.diffusion_steps import (StepEmbedding, as_step_vector, build_schedule, check_prediction,
+                                        eps_from_prediction, mel_mask, prediction_target, step_alpha_bars)
 
 __all__ = ["Denoiser", "Conditioning", "BoundDenoiser", "bind", "sample_mel", "save_denoiser",
            "load_denoiser", "mel_mask"]
@@ -98,7 +104,10 @@ class Denoiser(nn.Module):
         super().__init__()
         if config.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {config.kernel_size}")
+        check_prediction(config.prediction)
         self.config = config
+        # abar per step, for converting the network's output to eps (derived from the config, not saved)
+        self.register_buffer("alpha_bars", build_schedule(config.schedule).alpha_bars.float(), persistent=False)
         c, cc = config.channels, config.cond_channels
         self.step = StepEmbedding(config.step_dim, config.step_hidden)
         self.input = nn.Conv1d(N_MELS, c, 1)
@@ -173,12 +182,18 @@ class Denoiser(nn.Module):
         h = h * mask
         return Conditioning(layers=torch.stack([layer.cond_proj(h) for layer in self.layers]), mask=mask)
 
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        """``eps`` for noisy mels ``x_t (B, 80, T_m)`` at steps ``t`` (``(B,)``, ``(B, 1)`` or a scalar)."""
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The training target of the raw output for ``x_t = q_sample(x0, t, noise)`` (``t``: ``(B,)`` steps)."""
+        return prediction_target(self.config.prediction, x0, noise, step_alpha_bars(self.alpha_bars, t, x0))
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning, raw: bool = False) -> torch.Tensor:
+        """``eps`` for noisy mels ``x_t (B, 80, T_m)`` at steps ``t`` (``(B,)``, ``(B, 1)`` or a scalar);
+        ``raw``: the network's output in its own parameterisation instead (the same for ``epsilon``)."""
         if x_t.dim() != 3 or x_t.shape[1] != N_MELS or x_t.shape[2] != cond.mask.shape[2]:
             raise InputError(f"x_t must be (B, {N_MELS}, {cond.mask.shape[2]}), got {tuple(x_t.shape)}")
         mask = cond.mask
-        emb = self.step(as_step_vector(t, x_t.shape[0], x_t.device))
+        steps = as_step_vector(t, x_t.shape[0], x_t.device)
+        emb = self.step(steps)
         x = F.relu(self.input(x_t * mask))
         skips = 0.0
         for layer, c in zip(self.layers, cond.layers):
@@ -186,18 +201,23 @@ class Denoiser(nn.Module):
             skips = skips + skip
         h = F.relu(self.skip_proj(skips * (mask / math.sqrt(len(self.layers)))))
         direct = self.direct(x_t) * (1.0 + self.direct_gain(emb))[:, :, None]
-        return (self.output(h) + direct) * mask
+        out = self.output(h) + direct
+        if not raw:
+            out = eps_from_prediction(self.config.prediction, out, x_t, step_alpha_bars(self.alpha_bars, steps, x_t))
+        return out * mask
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, features: torch.Tensor,
                 prior_mel: Optional[torch.Tensor] = None, speaker: Optional[torch.Tensor] = None,
-                lengths: Optional[torch.Tensor] = None, drop_video: DropMask = False) -> torch.Tensor:
+                lengths: Optional[torch.Tensor] = None, drop_video: DropMask = False,
+                raw: bool = False) -> torch.Tensor:
         """Predict the noise (training entry point; see :meth:`condition` for the arguments).
 
         Returns:
-            ``(B, 80, T_m)`` predicted ``eps``, zero past each length.
+            ``(B, 80, T_m)`` predicted ``eps`` (``raw``: the output in the config's parameterisation,
+            compared with :meth:`target` in training), zero past each length.
         """
         cond = self.condition(features, x_t.shape[-1], prior_mel, speaker, lengths, drop_video)
-        return self.denoise(x_t, t, cond)
+        return self.denoise(x_t, t, cond, raw)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
   from its :class:`~l2s.config.NoiseScheduleConfig` (so trainer and sampler read the same ``abar``);
 * :class:`StepEmbedding`: DiffWave's sinusoidal embedding of the step index followed by an MLP;
 * :func:`q_sample`: ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` for a batch of steps;
+* :func:`prediction_target` / :func:`eps_from_prediction` / :func:`x0_from_eps`: the network's output
+  parameterisation (``epsilon``, or ``v_prediction``: ``v = sqrt(abar) eps - sqrt(1 - abar) x_0``,
+  Salimans & Ho 2022) and the conversions the sampler and the trainer need;
 * :func:`mel_mask`: the ``(B, 1, T)`` valid-frame mask both networks multiply by.
 """
 
@@ -21,6 +24,7 @@ from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
 
 SCHEDULE_KINDS = ("linear", "cosine")
+PREDICTIONS = ("epsilon", "v_prediction")
 
 
 def build_schedule(config: NoiseScheduleConfig) -> DiffusionSchedule:
@@ -88,3 +92,41 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: DiffusionSchedule,
     noise = torch.randn_like(x0) if noise is None else noise
     abar = schedule.alpha_bars.to(x0.device)[t.long()].to(x0.dtype)[:, None, None]
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+def step_alpha_bars(schedule_abar: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``abar_t`` as ``(B, 1, 1)`` in ``like``'s dtype and device, for ``(B,)`` steps (rounded to integers)."""
+    index = t.to(schedule_abar.device).round().long().clamp(0, schedule_abar.shape[0] - 1)
+    return schedule_abar[index].to(like.device, like.dtype)[:, None, None]
+
+
+def check_prediction(prediction: str) -> str:
+    """``prediction`` itself, or an :class:`~l2s.errors.InputError` naming the known ones."""
+    if prediction not in PREDICTIONS:
+        raise InputError(f"unknown prediction type {prediction!r}; expected one of {PREDICTIONS}")
+    return prediction
+
+
+def prediction_target(prediction: str, x0: torch.Tensor, noise: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """What a network of this parameterisation is trained to output for ``x_t = q_sample(x0, noise)``.
+
+    ``epsilon``: the noise (DDPM, LipVoicer). ``v_prediction``: ``sqrt(abar) noise - sqrt(1 - abar) x0``;
+    its squared error is the epsilon error divided by ``abar``, so at large ``t`` (``abar -> 0``) the network
+    is taught the clean mel itself, i.e. what the condition says it is, where an epsilon network learns
+    almost nothing about it (its x_0 error is scaled down by ``abar / (1 - abar)``).
+    """
+    if check_prediction(prediction) == "epsilon":
+        return noise
+    return abar.sqrt() * noise - (1 - abar).sqrt() * x0
+
+
+def eps_from_prediction(prediction: str, output: torch.Tensor, x_t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """The noise estimate the sampler works with, from a network output of this parameterisation."""
+    if check_prediction(prediction) == "epsilon":
+        return output
+    return abar.sqrt() * output + (1 - abar).sqrt() * x_t
+
+
+def x0_from_eps(eps: torch.Tensor, x_t: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+    """The clean-mel estimate ``(x_t - sqrt(1 - abar) eps) / sqrt(abar)`` (Tweedie's, for the trainer's metrics)."""
+    return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()

@@ -39,16 +39,19 @@ def upsample_frames(x: torch.Tensor, factor: int = MEL_FRAMES_PER_VIDEO_FRAME) -
 
 
 class SpeakerConditioning(nn.Module):
-    """Speaker embedding ``(B, E)`` to a bias ``(B, H)``; a learned null bias when there is none."""
+    """Speaker embedding ``(B, E)`` to a bias ``(B, H)``; a learned null bias when there is none
+    (``speaker_dim`` 0: a model that takes no embedding, only the null bias)."""
 
     def __init__(self, speaker_dim: int, hidden_dim: int):
         super().__init__()
-        self.proj = nn.Linear(speaker_dim, hidden_dim)
+        self.proj = nn.Linear(speaker_dim, hidden_dim) if speaker_dim > 0 else None
         self.null = nn.Parameter(torch.zeros(hidden_dim))
 
     def forward(self, speaker: Optional[torch.Tensor], batch: int) -> torch.Tensor:
         if speaker is None:
             return self.null.expand(batch, -1)
+        if self.proj is None:
+            raise ValueError("this model was trained without a speaker embedding (speaker_dim 0)")
         if speaker.dim() != 2 or speaker.shape != (batch, self.proj.in_features):
             raise ValueError(f"speaker embedding must be (B={batch}, E={self.proj.in_features}), "
                              f"got {tuple(speaker.shape)}")

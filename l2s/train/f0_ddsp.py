@@ -6,11 +6,16 @@ STFT loss of the prior waveform (synthesised with the ground-truth F0: teacher f
 against the recording. Evaluation runs the prior on its OWN predicted F0 and reports, per
 split, voiced F0 RMSE (Hz), voicing error, the prior mel's L1 to the ground-truth mel and
 that of a baseline predicting the training-set mean mel.
+
+With ``speaker_reference: True`` both networks also read a speaker embedding: Resemblyzer's, of a *different*
+recording of the same speaker (:class:`~l2s.train.speaker_refs.SpeakerReferences`; random in training, fixed in
+evaluation), dropped for a whole batch with probability ``speaker_dropout`` so that the learned null embedding
+(no ``--ref-audio``) keeps working. Without it the exported model takes no speaker embedding (``speaker_dim: 0``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import speechbrain as sb
 import torch
@@ -18,20 +23,24 @@ import torch
 from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
 from l2s.features.mel import wav_to_mel
 from l2s.models.ddsp import CoarsePrior, save_coarse_prior
-from l2s.models.f0 import F0Targets, f0_loss
+from l2s.models.f0 import F0Targets, decode_f0, f0_loss
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader
 from l2s.train.frozen_cache import FrozenCache
+from l2s.train.speaker_refs import SpeakerReferences
 
 
-def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float) -> CoarsePriorConfig:
-    """A size preset adapted to the lip reader's feature width and the corpus's log-F0 statistics."""
+def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float,
+                 speaker_dim: Optional[int] = None) -> CoarsePriorConfig:
+    """A size preset adapted to the lip reader's feature width and the corpus's log-F0 statistics
+    (``speaker_dim``: the embedding width, 0 for none; None keeps the preset's)."""
     base = COARSE_PRIOR_PRESETS[preset]
+    speaker = {} if speaker_dim is None else {"speaker_dim": int(speaker_dim)}
     f0 = F0ModelConfig(**{**base.f0.__dict__, "feature_dim": feature_dim, "log_f0_mean": log_f0_mean,
-                          "log_f0_std": log_f0_std})
-    ddsp = type(base.ddsp)(**{**base.ddsp.__dict__, "feature_dim": feature_dim})
+                          "log_f0_std": log_f0_std, **speaker})
+    ddsp = type(base.ddsp)(**{**base.ddsp.__dict__, "feature_dim": feature_dim, **speaker})
     return CoarsePriorConfig(f0=f0, ddsp=ddsp)
 
 
@@ -54,7 +63,21 @@ class PriorBrain(L2SBrain):
                 roi[i.to(self.device)], lengths[i.to(self.device)]), roi.shape[1]).to(self.device)
         targets = targets_from_batch(batch, self.device)
         override = targets.f0_hz if stage == sb.Stage.TRAIN else None
-        return self.modules.prior(features, lengths, f0_override=override), targets
+        if stage != sb.Stage.TRAIN and self.references is not None:
+            # the same F0 predictor without a reference (the null embedding: no --ref-audio)
+            f0_hz, voiced = decode_f0(self.modules.prior.f0(features, lengths, None))
+            self._score_f0(f0_hz, voiced, targets, "_no_ref")
+        return self.modules.prior(features, lengths, self._speaker(batch["id"], stage), override), targets
+
+    def _speaker(self, ids, stage) -> Optional[torch.Tensor]:
+        """Reference embeddings ``(B, E)`` (None: the null embedding), or None without references."""
+        if self.references is None:
+            return None
+        if stage == sb.Stage.TRAIN:
+            if float(torch.rand(1, generator=self.speaker_generator)) < self.speaker_dropout:
+                return None
+            return self.references.batch(ids, self.speaker_generator).to(self.device)
+        return self.references.batch(ids).to(self.device)
 
     def compute_objectives(self, predictions, batch, stage):
         out, targets = predictions
@@ -78,14 +101,19 @@ class PriorBrain(L2SBrain):
                 self.sums["stoi"] += score.value
                 self.sums["stoi_n"] += 1
 
-    def _score(self, out, targets, wav):
-        t = min(out.f0.shape[1], targets.mask.shape[1])
+    def _score_f0(self, f0_hz, voiced, targets, suffix: str = "") -> int:
+        """Accumulate voiced F0 squared error and voicing errors; returns the frames compared."""
+        t = min(f0_hz.shape[1], targets.mask.shape[1])
         mask, ref_voiced = targets.mask[:, :t], targets.voiced[:, :t]
-        both = mask & ref_voiced & out.voiced[:, :t]
-        ref_f0 = targets.f0_hz[:, :t]
-        self.sums["f0_sq"] += float(((out.f0[:, :t] - ref_f0) ** 2 * both).sum())
-        self.sums["f0_n"] += float(both.sum())
-        self.sums["vuv_err"] += float(((out.voiced[:, :t] != ref_voiced) & mask).sum())
+        both = mask & ref_voiced & voiced[:, :t]
+        self.sums["f0_sq" + suffix] += float(((f0_hz[:, :t] - targets.f0_hz[:, :t]) ** 2 * both).sum())
+        self.sums["f0_n" + suffix] += float(both.sum())
+        self.sums["vuv_err" + suffix] += float(((voiced[:, :t] != ref_voiced) & mask).sum())
+        return t
+
+    def _score(self, out, targets, wav):
+        t = self._score_f0(out.f0, out.voiced, targets)
+        mask = targets.mask[:, :t]
         self.sums["frames"] += float(mask.sum())
         ref_mel = wav_to_mel(wav)[..., :t]
         m = mask[:, None, :].to(ref_mel)
@@ -103,7 +131,8 @@ class PriorBrain(L2SBrain):
             self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
 
     def on_stage_start(self, stage, epoch=None):
-        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n"), 0.0)
+        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n",
+                                   "f0_sq_no_ref", "f0_n_no_ref", "vuv_err_no_ref"), 0.0)
 
     def eval_stats(self, stage) -> Dict[str, float]:
         s = self.sums
@@ -112,6 +141,9 @@ class PriorBrain(L2SBrain):
                  "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
         if s["stoi_n"]:
             stats["prior_stoi"] = s["stoi"] / s["stoi_n"]
+        if self.references is not None:
+            stats["f0_rmse_hz_no_ref"] = (s["f0_sq_no_ref"] / max(s["f0_n_no_ref"], 1.0)) ** 0.5
+            stats["voicing_error_no_ref"] = s["vuv_err_no_ref"] / frames
         return stats
 
 
@@ -140,7 +172,12 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     train_loader = make_loader(hparams["train_manifest"], fields, hparams, True)
     valid_loader = make_loader(hparams["valid_manifest"], fields, hparams, False)
     mean, std, mean_mel = corpus_statistics(train_loader, int(hparams.get("stat_batches", 50)))
-    prior = CoarsePrior(prior_config(hparams["preset"], vsr.feature_dim, mean, std))
+    references = None
+    if hparams.get("speaker_reference", False):
+        manifests = [hparams["train_manifest"], hparams["valid_manifest"], *hparams["test_manifests"].values()]
+        references = SpeakerReferences(manifests)
+    speaker_dim = None if references is not None else 0
+    prior = CoarsePrior(prior_config(hparams["preset"], vsr.feature_dim, mean, std, speaker_dim))
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"], recoverables={"prior": prior, "counter": hparams["epoch_counter"]})
     brain = PriorBrain(modules={"prior": prior}, opt_class=hparams["opt_class"], hparams=hparams,
@@ -148,5 +185,7 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     brain.hparams.vsr.to(brain.device)
     brain.feature_cache = FrozenCache(1, bool(hparams.get("cache_conditions", True)))
     brain.mean_mel = mean_mel
+    brain.references, brain.speaker_dropout = references, float(hparams.get("speaker_dropout", 0.0))
+    brain.speaker_generator = torch.Generator().manual_seed(int(hparams.get("seed", 0)))
     return fit_evaluate_export(brain, hparams, "prior", train_loader, valid_loader,
                                lambda m: make_loader(m, fields, hparams, False), save_coarse_prior)

@@ -3,11 +3,14 @@
 Visual features come from a frozen lip reader (``vsr_model``) and the DDSP prior mel from a frozen
 coarse prior (``prior_model``, optional: ``null`` trains without it), both computed on the fly under
 ``no_grad``. Objective (DDPM / DiffWave): ``t ~ U{0, T - 1}``, ``x_t = sqrt(abar_t) mel + sqrt(1 - abar_t) eps``,
-masked **L2** between the predicted and the true ``eps``, with the video (and prior) condition dropped
-per item with probability ``cond_dropout`` for classifier-free guidance. Evaluation noises every item at
-each of a few fixed steps (``eval_steps``, seeded noise) and reports the same loss per step
-(``loss_t<step>``), its mean (``loss``, which picks the best checkpoint) and the mean without the
-condition (``loss_uncond``; the gap is what classifier-free guidance has to work with).
+masked **L2** between the network's output and its target (``eps`` for ``prediction: epsilon``, as LipVoicer;
+``v = sqrt(abar) eps - sqrt(1 - abar) mel`` for ``v_prediction``), with the video (and prior) condition
+dropped per item with probability ``cond_dropout`` for classifier-free guidance. Evaluation noises every
+item at each of a few fixed steps (``eval_steps``, seeded noise) and reports the same loss per step
+(``loss_t<step>``), its mean (``loss``, which picks the best checkpoint), the mean without the condition
+(``loss_uncond``; the gap is what classifier-free guidance has to work with) and, comparable across
+parameterisations, the L1 error of the one-step clean-mel estimate (``x0_l1_t<step>``; against the DDSP
+prior's own L1, ``prior_l1``, it says whether the network adds anything to the prior at that noise level).
 Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
 """
 
@@ -21,7 +24,7 @@ import torch
 from l2s.config import DENOISER_PRESETS, MEL_FRAMES_PER_VIDEO_FRAME, DenoiserConfig, NoiseScheduleConfig
 from l2s.models.ddsp import load_coarse_prior
 from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
-from l2s.models.diffusion_steps import build_schedule, q_sample
+from l2s.models.diffusion_steps import build_schedule, check_prediction, q_sample, step_alpha_bars, x0_from_eps
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader, unwrap
@@ -32,17 +35,24 @@ PAD = {"mel": -1.0}
 
 
 def denoiser_config(preset: str, feature_dim: int, schedule: NoiseScheduleConfig, cond_dropout: float,
-                    use_prior: bool, overrides: Optional[Mapping[str, Any]] = None) -> DenoiserConfig:
-    """A size preset adapted to the lip reader's feature width, with the recipe's schedule and overrides."""
+                    use_prior: bool, overrides: Optional[Mapping[str, Any]] = None,
+                    prediction: str = "epsilon") -> DenoiserConfig:
+    """A size preset adapted to the lip reader's feature width, with the recipe's schedule, parameterisation
+    and overrides."""
     base = DENOISER_PRESETS[preset]
     return DenoiserConfig(**{**base.__dict__, "feature_dim": int(feature_dim), "schedule": schedule,
                              "cond_dropout": float(cond_dropout), "use_prior": bool(use_prior),
-                             **dict(overrides or {})})
+                             "prediction": check_prediction(str(prediction)), **dict(overrides or {})})
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
     return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
+    return ((pred - target).abs() * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
 
 
 class MelGenBrain(L2SBrain):
@@ -71,25 +81,32 @@ class MelGenBrain(L2SBrain):
         if prior is not None:
             prior = prior[..., : mel.shape[-1]]
         model = self.modules.denoiser
-        config = unwrap(model).config
+        core = unwrap(model)
         b = mel.shape[0]
         mask = mel_mask(lengths, mel.shape[-1], b, self.device)
         if stage == sb.Stage.TRAIN:
-            t = torch.randint(0, config.schedule.num_steps, (b,), device=self.device)
+            t = torch.randint(0, core.config.schedule.num_steps, (b,), device=self.device)
             noise = torch.randn_like(mel)
-            drop = torch.rand(b, device=self.device) < config.cond_dropout
-            eps = model(q_sample(mel, t, self.schedule, noise), t, features, prior, None, lengths, drop)
-            return masked_mse(eps, noise, mask)
+            drop = torch.rand(b, device=self.device) < core.config.cond_dropout
+            out = model(q_sample(mel, t, self.schedule, noise), t, features, prior, None, lengths, drop, raw=True)
+            return masked_mse(out, core.target(mel, noise, t), mask)
         losses = []
         for step in self.eval_steps:
             t = torch.full((b,), step, dtype=torch.long, device=self.device)
             noise = torch.randn(mel.shape, generator=self.eval_generator).to(mel)
             x_t = q_sample(mel, t, self.schedule, noise)
-            loss = masked_mse(model(x_t, t, features, prior, None, lengths, False), noise, mask)
-            uncond = masked_mse(model(x_t, t, features, prior, None, lengths, True), noise, mask)
+            target = core.target(mel, noise, t)
+            cond = core.condition(features, mel.shape[-1], prior, None, lengths, False)
+            out = core.denoise(x_t, t, cond, raw=True)
+            loss = masked_mse(out, target, mask)
+            uncond = masked_mse(model(x_t, t, features, prior, None, lengths, True, raw=True), target, mask)
+            x0 = x0_from_eps(core.denoise(x_t, t, cond), x_t, step_alpha_bars(core.alpha_bars, t, x_t))
             self.sums[f"loss_t{step}"] += float(loss) * b
+            self.sums[f"x0_l1_t{step}"] += float(masked_l1(x0, mel, mask)) * b
             self.sums["loss_uncond"] += float(uncond) * b / len(self.eval_steps)
             losses.append(loss)
+        if prior is not None:
+            self.sums["prior_l1"] += float(masked_l1(prior, mel, mask)) * b
         self.sums["items"] += b
         return torch.stack(losses).mean()
 
@@ -98,7 +115,9 @@ class MelGenBrain(L2SBrain):
 
     def on_stage_start(self, stage, epoch=None):
         if stage != sb.Stage.TRAIN:
-            self.sums = dict.fromkeys([f"loss_t{s}" for s in self.eval_steps] + ["loss_uncond", "items"], 0.0)
+            keys = [f"loss_t{s}" for s in self.eval_steps] + [f"x0_l1_t{s}" for s in self.eval_steps]
+            self.sums = dict.fromkeys(keys + ["loss_uncond", "items"] + (["prior_l1"] if self.hparams.prior else []),
+                                      0.0)
             self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
 
     def eval_stats(self, stage):
@@ -123,7 +142,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     hparams["vsr"] = vsr
     hparams["prior"] = _frozen(load_coarse_prior(prior_path), device) if prior_path else None
     config = denoiser_config(hparams["preset"], vsr.feature_dim, hparams["schedule"], hparams["cond_dropout"],
-                             hparams["prior"] is not None, hparams.get("model_overrides"))
+                             hparams["prior"] is not None, hparams.get("model_overrides"),
+                             hparams.get("prediction", "epsilon"))
     denoiser = Denoiser(config)
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"],
