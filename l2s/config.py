@@ -335,6 +335,10 @@ class DenoiserConfig:
         schedule: the diffusion schedule it is trained for.
         prediction: what the network outputs: ``"epsilon"`` (the noise, as LipVoicer) or ``"v_prediction"``
             (``sqrt(abar) eps - sqrt(1 - abar) x_0``); the sampler always receives eps.
+        residual_prior: model the mel *relative to* the prior (PriorGrad-style mean shift, Lee et al. 2022):
+            the network reads ``x_t - sqrt(abar_t) prior`` and its target is that of ``mel - prior``, so it
+            only has the residual to learn (the prior already holds the pitch, the energy and a coarse
+            envelope); the diffusion process, the sampler and the guide ASR stay in mel space. Needs ``use_prior``.
     """
 
     feature_dim: int = 128
@@ -351,6 +355,7 @@ class DenoiserConfig:
     cond_dropout: float = 0.2
     schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
     prediction: str = "epsilon"
+    residual_prior: bool = False
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "DenoiserConfig":

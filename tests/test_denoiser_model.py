@@ -184,3 +184,31 @@ def test_epsilon_is_the_default_and_unknown_predictions_are_refused():
         Denoiser(DenoiserConfig(**{**CFG.__dict__, "prediction": "sample"}))
     # the alpha-bar buffer is derived, not saved: checkpoints from before the option load unchanged
     assert "alpha_bars" not in model.state_dict()
+
+
+def test_residual_prior_models_the_mel_relative_to_the_prior():
+    cfg = DenoiserConfig(**{**CFG.__dict__, "prediction": "v_prediction", "residual_prior": True,
+                            "schedule": NoiseScheduleConfig(num_steps=50)})
+    fresh = Denoiser(cfg).eval()  # zero output layers: v = 0
+    x0, _, feats, prior = _inputs(b=1)
+    t = torch.tensor([49])
+    noise = torch.randn_like(x0)
+    x_t = q_sample(x0, t, fresh.schedule(), noise)
+    abar = fresh.schedule().alpha_bars[49]
+    cond = fresh.condition(feats, 24, prior)
+    # v = 0 on the residual: the clean-mel estimate is the prior plus the shrunk noisy residual
+    x0_hat = x0_from_eps(fresh.denoise(x_t, t, cond), x_t, abar)
+    assert torch.allclose(x0_hat, abar.sqrt() * x_t + (1 - abar) * prior, atol=1e-4)
+    # the target is the v of mel - prior; a dropped condition is relative to the null prior
+    v = abar.sqrt() * noise - (1 - abar).sqrt() * (x0 - prior)
+    assert torch.allclose(fresh.target(x0, noise, t, cond), v, atol=1e-5)
+    null = fresh.condition(feats, 24, prior, drop_video=True)
+    assert torch.allclose(null.offset, fresh.null_prior[None, :, None].expand_as(prior).detach())
+    with pytest.raises(ValueError):
+        fresh.target(x0, noise, t)
+    # the sampler runs it like any denoiser (eps in mel space)
+    out = sample_mel(fresh, feats, SamplerConfig(solver="dpmsolver++", steps=4, w_video=1.0, w_asr=0.0),
+                     prior_mel=prior, noise=GaussianNoise(0))
+    assert out.mel.shape == prior.shape and torch.isfinite(out.mel).all()
+    with pytest.raises(ValueError):
+        Denoiser(DenoiserConfig(**{**cfg.__dict__, "use_prior": False}))

@@ -3,7 +3,9 @@
 The network's own output is in the parameterisation its config names (``prediction``: ``epsilon`` as
 LipVoicer, or ``v_prediction``); :meth:`Denoiser.denoise` and ``forward`` always return eps, which is all
 the sampler and the guidance terms see; the trainer reads the raw output (``raw=True``) and
-:meth:`Denoiser.target`.
+:meth:`Denoiser.target`. With ``residual_prior`` the network works relative to the prior it is given (the
+null prior for a dropped condition): it reads ``x_t - sqrt(abar_t) prior`` and its target is that of
+``mel - prior``, while its eps is still the noise of the mel-space process the sampler runs.
 
 A DiffWave-style stack (Kong et al. 2021, as LipVoicer's MelGen uses it on mels): a 1x1 input conv,
 ``layers`` gated residual layers of dilated 1-D convolutions over time (dilation ``2 ** (i % cycle)``),
@@ -67,10 +69,13 @@ class Conditioning:
     Attributes:
         layers: ``(L, B, 2C, T_m)`` per-layer conditioner terms.
         mask: ``(B, 1, T_m)`` valid mel frames.
+        offset: ``(B, 80, T_m)`` the mel the network models relative to (the prior, or the null prior where
+            the condition is dropped), or None (``residual_prior`` off).
     """
 
     layers: torch.Tensor
     mask: torch.Tensor
+    offset: Optional[torch.Tensor] = None
 
 
 class ResidualLayer(nn.Module):
@@ -105,6 +110,8 @@ class Denoiser(nn.Module):
         if config.kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {config.kernel_size}")
         check_prediction(config.prediction)
+        if config.residual_prior and not config.use_prior:
+            raise ValueError("residual_prior needs use_prior")
         self.config = config
         # abar per step, for converting the network's output to eps (derived from the config, not saved)
         self.register_buffer("alpha_bars", build_schedule(config.schedule).alpha_bars.float(), persistent=False)
@@ -164,7 +171,7 @@ class Denoiser(nn.Module):
             feats = F.pad(feats, (0, frames - feats.shape[2]), mode="replicate")
         feats = feats[:, :, :frames]
         feats = feats * (1 - drop) + self.null_video[None, :, None] * drop
-        parts = [feats]
+        parts, prior = [feats], None
         if self.null_prior is not None:
             null = self.null_prior[None, :, None].expand(b, N_MELS, frames)
             if prior_mel is None:
@@ -180,10 +187,18 @@ class Denoiser(nn.Module):
         if self.speaker_proj is not None and speaker is not None:
             h = h + self.speaker_proj(speaker)[:, :, None]
         h = h * mask
-        return Conditioning(layers=torch.stack([layer.cond_proj(h) for layer in self.layers]), mask=mask)
+        offset = prior * mask if self.config.residual_prior else None
+        return Conditioning(layers=torch.stack([layer.cond_proj(h) for layer in self.layers]), mask=mask,
+                            offset=offset)
 
-    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The training target of the raw output for ``x_t = q_sample(x0, t, noise)`` (``t``: ``(B,)`` steps)."""
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
+               cond: Optional[Conditioning] = None) -> torch.Tensor:
+        """The training target of the raw output for ``x_t = q_sample(x0, t, noise)`` (``t``: ``(B,)`` steps;
+        ``cond``: the batch's conditioning, needed with ``residual_prior``)."""
+        if self.config.residual_prior:
+            if cond is None or cond.offset is None:
+                raise ValueError("a residual_prior denoiser's target needs the batch's conditioning")
+            x0 = x0 - cond.offset.detach()
         return prediction_target(self.config.prediction, x0, noise, step_alpha_bars(self.alpha_bars, t, x0))
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning, raw: bool = False) -> torch.Tensor:
@@ -193,6 +208,9 @@ class Denoiser(nn.Module):
             raise InputError(f"x_t must be (B, {N_MELS}, {cond.mask.shape[2]}), got {tuple(x_t.shape)}")
         mask = cond.mask
         steps = as_step_vector(t, x_t.shape[0], x_t.device)
+        abar = step_alpha_bars(self.alpha_bars, steps, x_t)
+        if cond.offset is not None:
+            x_t = x_t - abar.sqrt() * cond.offset  # the noisy residual: sqrt(abar) (mel - prior) + sqrt(1 - abar) eps
         emb = self.step(steps)
         x = F.relu(self.input(x_t * mask))
         skips = 0.0
@@ -203,7 +221,7 @@ class Denoiser(nn.Module):
         direct = self.direct(x_t) * (1.0 + self.direct_gain(emb))[:, :, None]
         out = self.output(h) + direct
         if not raw:
-            out = eps_from_prediction(self.config.prediction, out, x_t, step_alpha_bars(self.alpha_bars, steps, x_t))
+            out = eps_from_prediction(self.config.prediction, out, x_t, abar)
         return out * mask
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, features: torch.Tensor,

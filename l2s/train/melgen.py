@@ -4,13 +4,14 @@ Visual features come from a frozen lip reader (``vsr_model``) and the DDSP prior
 coarse prior (``prior_model``, optional: ``null`` trains without it), both computed on the fly under
 ``no_grad``. Objective (DDPM / DiffWave): ``t ~ U{0, T - 1}``, ``x_t = sqrt(abar_t) mel + sqrt(1 - abar_t) eps``,
 masked **L2** between the network's output and its target (``eps`` for ``prediction: epsilon``, as LipVoicer;
-``v = sqrt(abar) eps - sqrt(1 - abar) mel`` for ``v_prediction``), with the video (and prior) condition
-dropped per item with probability ``cond_dropout`` for classifier-free guidance. Evaluation noises every
-item at each of a few fixed steps (``eval_steps``, seeded noise) and reports the same loss per step
-(``loss_t<step>``), its mean (``loss``, which picks the best checkpoint), the mean without the condition
-(``loss_uncond``; the gap is what classifier-free guidance has to work with) and, comparable across
-parameterisations, the L1 error of the one-step clean-mel estimate (``x0_l1_t<step>``; against the DDSP
-prior's own L1, ``prior_l1``, it says whether the network adds anything to the prior at that noise level).
+``v = sqrt(abar) eps - sqrt(1 - abar) mel`` for ``v_prediction``, of ``mel - prior`` with ``residual_prior``),
+with the video (and prior) condition dropped per item with probability ``cond_dropout`` for classifier-free
+guidance. Evaluation noises every item at each of a few fixed steps (``eval_steps``, seeded noise) and
+reports the same loss per step (``loss_t<step>``), its mean (``loss``, which picks the best checkpoint), the
+mean without the condition (``loss_uncond``; the gap is what classifier-free guidance has to work with) and,
+comparable across parameterisations, the L1 error of the one-step clean-mel estimate (``x0_l1_t<step>``;
+against the DDSP prior's own L1, ``prior_l1``, it says whether the network adds anything to the prior at that
+noise level).
 Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
 """
 
@@ -36,13 +37,14 @@ PAD = {"mel": -1.0}
 
 def denoiser_config(preset: str, feature_dim: int, schedule: NoiseScheduleConfig, cond_dropout: float,
                     use_prior: bool, overrides: Optional[Mapping[str, Any]] = None,
-                    prediction: str = "epsilon") -> DenoiserConfig:
+                    prediction: str = "epsilon", residual_prior: bool = False) -> DenoiserConfig:
     """A size preset adapted to the lip reader's feature width, with the recipe's schedule, parameterisation
     and overrides."""
     base = DENOISER_PRESETS[preset]
     return DenoiserConfig(**{**base.__dict__, "feature_dim": int(feature_dim), "schedule": schedule,
                              "cond_dropout": float(cond_dropout), "use_prior": bool(use_prior),
-                             "prediction": check_prediction(str(prediction)), **dict(overrides or {})})
+                             "prediction": check_prediction(str(prediction)),
+                             "residual_prior": bool(residual_prior) and bool(use_prior), **dict(overrides or {})})
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -89,17 +91,20 @@ class MelGenBrain(L2SBrain):
             noise = torch.randn_like(mel)
             drop = torch.rand(b, device=self.device) < core.config.cond_dropout
             out = model(q_sample(mel, t, self.schedule, noise), t, features, prior, None, lengths, drop, raw=True)
-            return masked_mse(out, core.target(mel, noise, t), mask)
+            target_cond = None
+            if core.config.residual_prior:  # the target is relative to the prior each item was given
+                with torch.no_grad():
+                    target_cond = core.condition(features, mel.shape[-1], prior, None, lengths, drop)
+            return masked_mse(out, core.target(mel, noise, t, target_cond), mask)
         losses = []
         for step in self.eval_steps:
             t = torch.full((b,), step, dtype=torch.long, device=self.device)
             noise = torch.randn(mel.shape, generator=self.eval_generator).to(mel)
             x_t = q_sample(mel, t, self.schedule, noise)
-            target = core.target(mel, noise, t)
             cond = core.condition(features, mel.shape[-1], prior, None, lengths, False)
-            out = core.denoise(x_t, t, cond, raw=True)
-            loss = masked_mse(out, target, mask)
-            uncond = masked_mse(model(x_t, t, features, prior, None, lengths, True, raw=True), target, mask)
+            null = core.condition(features, mel.shape[-1], prior, None, lengths, True)
+            loss = masked_mse(core.denoise(x_t, t, cond, raw=True), core.target(mel, noise, t, cond), mask)
+            uncond = masked_mse(core.denoise(x_t, t, null, raw=True), core.target(mel, noise, t, null), mask)
             x0 = x0_from_eps(core.denoise(x_t, t, cond), x_t, step_alpha_bars(core.alpha_bars, t, x_t))
             self.sums[f"loss_t{step}"] += float(loss) * b
             self.sums[f"x0_l1_t{step}"] += float(masked_l1(x0, mel, mask)) * b
@@ -143,7 +148,7 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     hparams["prior"] = _frozen(load_coarse_prior(prior_path), device) if prior_path else None
     config = denoiser_config(hparams["preset"], vsr.feature_dim, hparams["schedule"], hparams["cond_dropout"],
                              hparams["prior"] is not None, hparams.get("model_overrides"),
-                             hparams.get("prediction", "epsilon"))
+                             hparams.get("prediction", "epsilon"), hparams.get("residual_prior", False))
     denoiser = Denoiser(config)
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"],
