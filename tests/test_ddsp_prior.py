@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,19 @@ def test_presets_read_the_vsr_features_and_run():
     with torch.inference_mode():
         out = model(torch.randn(1, 5, config.COARSE_PRIOR_TINY.f0.feature_dim))
     assert out.wav.shape == (1, 5 * MEL_FRAMES_PER_VIDEO_FRAME * HOP_LENGTH)
+
+
+def test_match_f0_level_sets_the_voiced_mean_and_keeps_the_contour():
+    from l2s.models.f0 import F0Output, match_f0_level
+
+    log_f0 = torch.log(torch.tensor([[100.0, 120.0, 140.0, 90.0], [150.0, 150.0, 150.0, 150.0]]))
+    logits = torch.tensor([[5.0, 5.0, 5.0, -5.0], [-5.0, -5.0, -5.0, -5.0]])  # item 2: nothing voiced
+    out = F0Output(log_f0=log_f0, voicing_logits=logits, mask=torch.ones(2, 4, dtype=torch.bool))
+    ref = torch.tensor([np.log(200.0), np.log(300.0)])
+    shifted = match_f0_level(out, ref)
+    assert shifted.log_f0[0, :3].mean() == pytest.approx(np.log(200.0), abs=1e-5)
+    diffs = shifted.log_f0[0] - log_f0[0]
+    assert torch.allclose(diffs, diffs[0].expand(4))  # one shift per item: the contour is kept
+    assert torch.equal(shifted.log_f0[1], log_f0[1])  # no voiced frame: left alone
+    nan = match_f0_level(out, torch.tensor([float("nan"), np.log(300.0)]))
+    assert torch.equal(nan.log_f0, log_f0) and torch.equal(nan.voicing_logits, logits)

@@ -180,9 +180,17 @@ def test_ref_audio_sets_the_voice_or_warns(pipe):
     assert not np.array_equal(voiced.f0, plain.f0)  # the speaker-conditioned prior heard the voice
     no_voice = Lip2Speech(pipe.spec, pipe.root, pipe.generator, pipe.vocoder, pipe.device, pipe.vsr, None,
                           pipe.guide)
-    with pytest.warns(L2SWarning, match="speaker"):
+    with pytest.warns(L2SWarning, match="reference voice"):
         ignored = no_voice(_roi(20), ref_audio=ref, steps=2, seed=0)
     assert ignored.settings["speaker"] is None
+
+
+def test_ref_audio_sets_the_pitch_level(pipe):
+    pytest.importorskip("resemblyzer")
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = sum(0.2 / k * np.sin(2 * np.pi * 180.0 * k * t) for k in range(1, 6)).astype(np.float32)
+    result = pipe(_roi(20), ref_audio=tone, steps=2, seed=0)
+    assert result.settings["ref_log_f0"] == pytest.approx(np.log(180.0), abs=0.02)
 
 
 def test_a_video_file_uses_its_sidecar_and_first_frame(pipe, tmp_path):

@@ -59,3 +59,12 @@ def test_a_manifest_without_recordings_is_refused(tmp_path):
     path = _manifest(tmp_path / "m.jsonl", [{"id": "x", "speaker": "s"}])
     with pytest.raises(InputError, match="no wav"):
         SpeakerReferences([path])
+
+
+def test_pitch_levels_follow_the_references(tmp_path):
+    rows = [{"id": f"a_{i}", "speaker": "a", "wav": f"audio/a_{i}.wav"} for i in range(2)]
+    levels = {"a_0.wav": 4.6, "a_1.wav": None}
+    refs = SpeakerReferences([_manifest(tmp_path / "m.jsonl", rows)], embed=lambda p: torch.zeros(2),
+                             level=lambda p: levels[p.name])
+    out = refs.batch_levels(["a_1", "a_0"])
+    assert out[0] == pytest.approx(4.6) and torch.isnan(out[1])  # a_1's reference is a_0, and a_0's a_1

@@ -25,9 +25,11 @@ def test_f0_ddsp_stage_runs_and_exports(tmp_path):
     assert results["test-unseen"] == metrics["test-unseen"]
     for split in ("test-seen", "test-unseen"):
         m = metrics[split]
-        assert set(m) == {"loss", "f0_rmse_hz", "voicing_error", "prior_mel_l1", "mean_mel_l1", "prior_stoi",
-                          "f0_rmse_hz_no_ref", "voicing_error_no_ref"}
-        assert m["f0_rmse_hz_no_ref"] >= 0.0 and 0.0 <= m["voicing_error_no_ref"] <= 1.0
+        variants = ("_no_ref", "_level", "_no_ref_level")
+        assert set(m) == {"loss", "f0_rmse_hz", "voicing_error", "prior_mel_l1", "mean_mel_l1", "prior_stoi"} | {
+            f"{k}{v}" for k in ("f0_rmse_hz", "voicing_error") for v in variants}
+        for v in variants:
+            assert m[f"f0_rmse_hz{v}"] >= 0.0 and 0.0 <= m[f"voicing_error{v}"] <= 1.0
         assert 0.0 <= m["voicing_error"] <= 1.0 and m["f0_rmse_hz"] >= 0.0 and -1.0 <= m["prior_stoi"] <= 1.0
         assert m["prior_mel_l1"] > 0.0 and m["mean_mel_l1"] > 0.0
     prior = load_coarse_prior(out / "model")

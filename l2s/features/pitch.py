@@ -7,7 +7,7 @@ The frame grid matches the contract mel: frame ``k`` is centred on sample
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -68,3 +68,9 @@ def extract_f0(
     out[:m] = track[:m]
     voiced = out > 0
     return PitchTrack(f0=out, voiced=voiced, frame_rate=audio.sample_rate // f0.hop_length)
+
+
+def log_f0_level(wav: np.ndarray, method: Literal["harvest", "dio"] = "dio") -> Optional[float]:
+    """A recording's pitch level: the mean natural-log F0 over its voiced frames (None if none is voiced)."""
+    track = extract_f0(wav, method)
+    return float(track.log_f0[track.voiced].mean()) if track.voiced.any() else None

@@ -32,7 +32,7 @@ from l2s.config import HOP_LENGTH, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLE_RATE, Coar
 from l2s.features.mel import wav_to_mel
 from l2s.hub import load_module, save_model_dir
 from l2s.models.f0 import (ConvBlock, F0Output, F0Predictor, SpeakerConditioning, continuous_f0, decode_f0,
-                           length_mask, upsample_frames)
+                           length_mask, match_f0_level, upsample_frames)
 
 TWO_PI = 2.0 * math.pi
 LOG_F0_CENTRE = 5.0  # ln(148 Hz): centres the decoder's log-F0 input in the speech range
@@ -253,6 +253,8 @@ class HarmonicPlusNoise(nn.Module):
             voiced: ``(B, T)`` bool or float in [0, 1].
             controls: amplitudes, harmonic distribution and noise filter.
             generator: random source of the noise.
+            ref_log_f0: ``(B,)`` pitch level of a reference recording (mean voiced log-F0): the predicted
+                log-F0 is shifted to it (:func:`l2s.models.f0.match_f0_level`); NaN items are left as they are.
 
         Returns:
             :class:`SynthOutput` of ``T * hop`` samples.
@@ -362,6 +364,7 @@ class CoarsePrior(nn.Module):
         f0_override: Optional[torch.Tensor] = None,
         voiced_override: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
+        ref_log_f0: Optional[torch.Tensor] = None,
     ) -> PriorOutput:
         """Predict F0, controls, waveform and prior mel.
 
@@ -373,12 +376,16 @@ class CoarsePrior(nn.Module):
                 prediction (teacher forcing with ground truth during training).
             voiced_override: ``(B, T_m)`` voicing to use (default with ``f0_override``: ``f0_override > 0``).
             generator: random source of the noise.
+            ref_log_f0: ``(B,)`` pitch level of a reference recording (mean voiced log-F0): the predicted
+                log-F0 is shifted to it (:func:`l2s.models.f0.match_f0_level`); NaN items are left as they are.
 
         Returns:
             :class:`PriorOutput`. The F0 predictor is still run (its output feeds its loss),
             but the synthesiser reads its F0 detached: F0 learns from its own loss only.
         """
         f0_out = self.f0(features, lengths, speaker)
+        if ref_log_f0 is not None:
+            f0_out = match_f0_level(f0_out, ref_log_f0)
         if f0_override is not None:
             voiced = f0_override > 0 if voiced_override is None else voiced_override.bool()
             voiced = voiced & f0_out.mask

@@ -10,7 +10,7 @@ inside a video frame. Targets come from WORLD (:func:`l2s.features.pitch.extract
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -171,6 +171,21 @@ def decode_f0(
     """
     voiced = (torch.sigmoid(output.voicing_logits) > threshold) & output.mask
     return continuous_f0(output, f0) * voiced, voiced
+
+
+def match_f0_level(output: F0Output, ref_log_f0: torch.Tensor, threshold: float = 0.5) -> F0Output:
+    """Shift each item's log-F0 so that its mean over the predicted-voiced frames is ``ref_log_f0`` ``(B,)``.
+
+    The pitch level of a reference recording of the speaker (:func:`l2s.features.pitch.log_f0_level`) sets
+    the level; the lips set the contour. A NaN reference, or an item with no voiced frame, is left as it is.
+    """
+    voiced = (torch.sigmoid(output.voicing_logits) > threshold) & output.mask
+    count = voiced.sum(1)
+    mean = (output.log_f0 * voiced).sum(1) / count.clamp_min(1)
+    ref = ref_log_f0.to(output.log_f0)
+    keep = (count > 0) & torch.isfinite(ref)
+    shift = torch.where(keep, torch.nan_to_num(ref) - mean, torch.zeros_like(mean))
+    return replace(output, log_f0=output.log_f0 + shift[:, None])
 
 
 @torch.no_grad()

@@ -110,6 +110,25 @@ def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, ob
     return ClipInput(roi=check_roi(video), source="<roi>")
 
 
+def _reference_wav(ref_audio: Union[PathLike, np.ndarray]) -> np.ndarray:
+    if isinstance(ref_audio, (str, os.PathLike)):
+        from l2s.io.audio import read_audio
+
+        wav = read_audio(ref_audio)
+    else:
+        wav = np.asarray(ref_audio, dtype=np.float32).reshape(-1)
+    if wav.size == 0 or not np.any(wav):
+        raise InputError("the reference audio is empty or silent")
+    return wav
+
+
+def reference_log_f0(ref_audio: Union[PathLike, np.ndarray]) -> Optional[float]:
+    """Pitch level of a reference recording (a path or 16 kHz samples): its mean voiced log-F0, or None."""
+    from l2s.features.pitch import log_f0_level
+
+    return log_f0_level(_reference_wav(ref_audio))
+
+
 def speaker_embedding(ref_audio: Union[PathLike, np.ndarray]) -> torch.Tensor:
     """``(1, 256)`` Resemblyzer embedding of a reference recording (a path or 16 kHz samples)."""
     try:
@@ -119,12 +138,4 @@ def speaker_embedding(ref_audio: Union[PathLike, np.ndarray]) -> torch.Tensor:
                               ) from None
     from l2s.metrics.speaker import speaker_embedding as embed
 
-    if isinstance(ref_audio, (str, os.PathLike)):
-        from l2s.io.audio import read_audio
-
-        wav = read_audio(ref_audio)
-    else:
-        wav = np.asarray(ref_audio, dtype=np.float32).reshape(-1)
-    if wav.size == 0 or not np.any(wav):
-        raise InputError("the reference audio is empty or silent")
-    return torch.from_numpy(np.asarray(embed(wav), dtype=np.float32)).unsqueeze(0)
+    return torch.from_numpy(np.asarray(embed(_reference_wav(ref_audio)), dtype=np.float32)).unsqueeze(0)

@@ -32,7 +32,7 @@ from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
 from l2s.pipeline.chunking import AudioAssembler, Chunk, core_slice, mouth_motion, plan_chunks, release_memory
 from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_generator, load_guide
-from l2s.pipeline.inputs import ClipInput, check_roi, speaker_embedding, to_clip_input
+from l2s.pipeline.inputs import ClipInput, check_roi, reference_log_f0, speaker_embedding, to_clip_input
 from l2s.pipeline.spec import PipelineSpec, read_spec
 
 STAGES = ("roi", "vsr", "prior", "sampler", "vocoder")
@@ -178,9 +178,9 @@ class Lip2Speech:
 
     @property
     def takes_speaker(self) -> bool:
-        """Whether a reference voice can change the output (a speaker-conditioned prior or generator)."""
-        prior_takes = self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0
-        return bool(prior_takes or self.generator.takes_speaker)
+        """Whether a reference voice can change the output: any F0 prior takes its pitch level, a
+        speaker-conditioned prior or generator its embedding too."""
+        return bool(self.prior_model is not None or self.generator.takes_speaker)
 
     def describe(self) -> Dict[str, Any]:
         """Model ids for sidecars and benches."""
@@ -225,13 +225,16 @@ class Lip2Speech:
             reading = self.vsr.decode_features(features[0], beam)
         return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences))
 
-    def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None):
+    def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None,
+              ref_log_f0: Optional[float] = None):
         """The F0 + DDSP coarse prior (:class:`~l2s.models.ddsp.PriorOutput`), or None without one.
 
         Args:
             features: ``(1, T, D)`` VSR features.
             speaker: ``(1, E)`` speaker embedding, or None.
             seed: seed of the noise excitation.
+            ref_log_f0: pitch level of a reference recording (mean voiced log-F0): the predicted F0 is
+                shifted to it; None leaves the predicted level.
         """
         if self.prior_model is None:
             return None
@@ -242,7 +245,8 @@ class Lip2Speech:
             gen.manual_seed(seed)
         with self._timed("prior"), torch.no_grad():
             spk = None if speaker is None or not self.prior_model.config.f0.speaker_dim else speaker.to(self.device)
-            return self.prior_model(features.to(self.device), speaker=spk, generator=gen)
+            level = None if ref_log_f0 is None else torch.tensor([float(ref_log_f0)], device=self.device)
+            return self.prior_model(features.to(self.device), speaker=spk, generator=gen, ref_log_f0=level)
 
     def sampler_config(self, steps: Optional[int] = None, w_asr: Optional[float] = None,
                        w_video: Optional[float] = None, solver: Optional[str] = None,
@@ -326,6 +330,7 @@ class Lip2Speech:
             config = self.sampler_config(steps, w_asr, w_video, solver, start_step)
             self._warn_domain(clip)
             speaker = self._speaker(ref_audio)
+            ref_level = reference_log_f0(ref_audio) if ref_audio is not None and self.prior_model else None
             chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
                                  if clip.num_frames > self.spec.chunking.max_frames else None)
             texts = split_text(text, chunks) if text else [None] * len(chunks)
@@ -335,14 +340,16 @@ class Lip2Speech:
             if text and self.guide is None:
                 warnings.warn(f"{self.model_id} has no guide ASR with a tokenizer: the text cannot steer the "
                               "speech, it only labels the output", L2SWarning, stacklevel=2)
-            result = self._run_chunks(clip, chunks, texts, speaker, config, seed, on_chunk)
+            result = self._run_chunks(clip, chunks, texts, speaker, ref_level, config, seed, on_chunk)
         finally:
             timings, self._timings = self._timings, None
         timings["total"] = time.perf_counter() - start
         settings = {"solver": config.solver, "steps": len(result["timesteps"]), "w_video": config.w_video,
                     "w_asr": config.w_asr, "asr_start": config.asr_start, "start_step": config.start_step,
                     "seed": seed, "text_source": "given" if text else ("vsr" if self.vsr is not None else "none"),
-                    "speaker": "ref_audio" if speaker is not None else None, "chunks": len(chunks),
+                    "speaker": "ref_audio" if speaker is not None or ref_level is not None else None,
+                    "chunks": len(chunks),
+                    "ref_log_f0": ref_level,
                     "device": str(self.device)}
         return SynthesisResult(wav=result["wav"], sample_rate=SAMPLE_RATE, mel=result["mel"],
                                text=" ".join(t for t in result["texts"] if t), confidences=result["confidences"],
@@ -359,13 +366,16 @@ class Lip2Speech:
         if ref_audio is None:
             return None
         if not self.takes_speaker:
-            warnings.warn(f"{self.model_id} takes no speaker embedding: --ref-audio is ignored", L2SWarning,
+            warnings.warn(f"{self.model_id} takes no reference voice: --ref-audio is ignored", L2SWarning,
                           stacklevel=3)
             return None
-        return speaker_embedding(ref_audio).to(self.device)
+        embeds = (self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0) or \
+            self.generator.takes_speaker
+        return speaker_embedding(ref_audio).to(self.device) if embeds else None
 
     def _run_chunks(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
-                    speaker: Optional[torch.Tensor], config: SamplerConfig, seed: Optional[int],
+                    speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
+                    seed: Optional[int],
                     on_chunk: Optional[Callable[[int, int], None]]) -> Dict[str, Any]:
         per = MEL_FRAMES_PER_VIDEO_FRAME
         audio = AudioAssembler(clip.num_frames)
@@ -383,7 +393,7 @@ class Lip2Speech:
             if self.vsr is not None and (need_features or given is None):
                 lips = self.read_lips(roi, decode=given is None)
             features = None if lips is None else lips.features
-            prior = self.prior(features, speaker, chunk_seed) if features is not None else None
+            prior = self.prior(features, speaker, chunk_seed, ref_level) if features is not None else None
             chunk_text = given if given is not None else (lips.text if lips is not None else "")
             sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
                                      clip.face, speaker, config, chunk_seed)

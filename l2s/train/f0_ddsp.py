@@ -11,6 +11,8 @@ With ``speaker_reference: True`` both networks also read a speaker embedding: Re
 recording of the same speaker (:class:`~l2s.train.speaker_refs.SpeakerReferences`; random in training, fixed in
 evaluation), dropped for a whole batch with probability ``speaker_dropout`` so that the learned null embedding
 (no ``--ref-audio``) keeps working. Without it the exported model takes no speaker embedding (``speaker_dim: 0``).
+Evaluation then also scores the F0 predictor without a reference (``_no_ref``) and with its log-F0 shifted to
+the reference recording's pitch level (``_level``, ``_no_ref_level``; :func:`l2s.models.f0.match_f0_level`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ import torch
 from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
 from l2s.features.mel import wav_to_mel
 from l2s.models.ddsp import CoarsePrior, save_coarse_prior
-from l2s.models.f0 import F0Targets, decode_f0, f0_loss
+from l2s.models.f0 import F0Targets, decode_f0, f0_loss, match_f0_level
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader
 from l2s.train.frozen_cache import FrozenCache
 from l2s.train.speaker_refs import SpeakerReferences
+
+
+# evaluation variants of the F0 predictor beside the trained one (with speaker references only)
+REFERENCE_VARIANTS = ("_no_ref", "_level", "_no_ref_level")
 
 
 def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float,
@@ -63,11 +69,17 @@ class PriorBrain(L2SBrain):
                 roi[i.to(self.device)], lengths[i.to(self.device)]), roi.shape[1]).to(self.device)
         targets = targets_from_batch(batch, self.device)
         override = targets.f0_hz if stage == sb.Stage.TRAIN else None
+        speaker = self._speaker(batch["id"], stage)
         if stage != sb.Stage.TRAIN and self.references is not None:
-            # the same F0 predictor without a reference (the null embedding: no --ref-audio)
-            f0_hz, voiced = decode_f0(self.modules.prior.f0(features, lengths, None))
-            self._score_f0(f0_hz, voiced, targets, "_no_ref")
-        return self.modules.prior(features, lengths, self._speaker(batch["id"], stage), override), targets
+            # the F0 predictor without a reference (the null embedding: no --ref-audio), and both with their
+            # level shifted to the reference recording's pitch level (what --ref-audio also does)
+            levels = self.references.batch_levels(batch["id"]).to(self.device)
+            for suffix, spk in (("_no_ref", None), ("_level", speaker), ("_no_ref_level", None)):
+                out = self.modules.prior.f0(features, lengths, spk)
+                if suffix.endswith("_level"):
+                    out = match_f0_level(out, levels)
+                self._score_f0(*decode_f0(out), targets, suffix)
+        return self.modules.prior(features, lengths, speaker, override), targets
 
     def _speaker(self, ids, stage) -> Optional[torch.Tensor]:
         """Reference embeddings ``(B, E)`` (None: the null embedding), or None without references."""
@@ -131,8 +143,9 @@ class PriorBrain(L2SBrain):
             self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
 
     def on_stage_start(self, stage, epoch=None):
-        self.sums = dict.fromkeys(("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n",
-                                   "f0_sq_no_ref", "f0_n_no_ref", "vuv_err_no_ref"), 0.0)
+        keys = ("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n")
+        variants = tuple(f"{k}{v}" for v in REFERENCE_VARIANTS for k in ("f0_sq", "f0_n", "vuv_err"))
+        self.sums = dict.fromkeys(keys + variants, 0.0)
 
     def eval_stats(self, stage) -> Dict[str, float]:
         s = self.sums
@@ -142,8 +155,9 @@ class PriorBrain(L2SBrain):
         if s["stoi_n"]:
             stats["prior_stoi"] = s["stoi"] / s["stoi_n"]
         if self.references is not None:
-            stats["f0_rmse_hz_no_ref"] = (s["f0_sq_no_ref"] / max(s["f0_n_no_ref"], 1.0)) ** 0.5
-            stats["voicing_error_no_ref"] = s["vuv_err_no_ref"] / frames
+            for v in REFERENCE_VARIANTS:
+                stats[f"f0_rmse_hz{v}"] = (s[f"f0_sq{v}"] / max(s[f"f0_n{v}"], 1.0)) ** 0.5
+                stats[f"voicing_error{v}"] = s[f"vuv_err{v}"] / frames
         return stats
 
 

@@ -8,7 +8,8 @@ its timbre) but not the utterance's own prosody. An utterance whose speaker has 
 speaker label, is its own reference.
 
 Embeddings are Resemblyzer's (the same function as ``--ref-audio``, :func:`l2s.pipeline.inputs.speaker_embedding`),
-computed once per recording and kept in RAM (256 floats each).
+computed once per recording and kept in RAM (256 floats each); so are the references' pitch levels (mean voiced
+log-F0, :func:`l2s.features.pitch.log_f0_level`, as ``--ref-audio`` computes it too).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from l2s.data.manifest import read_manifest
 from l2s.errors import InputError
 
 Embedder = Callable[[Path], torch.Tensor]
+Leveller = Callable[[Path], Optional[float]]
 
 
 def resemblyzer_embedding(wav_path: Path) -> torch.Tensor:
@@ -32,16 +34,25 @@ def resemblyzer_embedding(wav_path: Path) -> torch.Tensor:
     return speaker_embedding(wav_path)[0]
 
 
+def recording_log_f0_level(wav_path: Path) -> Optional[float]:
+    """Mean voiced log-F0 of a recording, as ``--ref-audio`` computes it."""
+    from l2s.pipeline.inputs import reference_log_f0
+
+    return reference_log_f0(wav_path)
+
+
 class SpeakerReferences:
     """Speaker embeddings of reference recordings, per utterance id.
 
     Args:
         manifests: manifests whose utterances may be asked for (and serve as each other's references).
         embed: recording path -> ``(E,)`` embedding (Resemblyzer by default; tests pass a cheap one).
+        level: recording path -> mean voiced log-F0, or None (WORLD by default).
     """
 
-    def __init__(self, manifests: Sequence[Union[str, Path]], embed: Embedder = resemblyzer_embedding):
-        self._embed = embed
+    def __init__(self, manifests: Sequence[Union[str, Path]], embed: Embedder = resemblyzer_embedding,
+                 level: Leveller = recording_log_f0_level):
+        self._embed, self._level = embed, level
         self._wav: Dict[str, Path] = {}
         self._speaker: Dict[str, str] = {}
         for manifest in manifests:
@@ -55,6 +66,7 @@ class SpeakerReferences:
             if self._speaker[utt_id]:
                 self._by_speaker.setdefault(self._speaker[utt_id], []).append(utt_id)
         self._cache: Dict[str, torch.Tensor] = {}
+        self._levels: Dict[str, float] = {}
 
     def reference_id(self, utt_id: str, generator: Optional[torch.Generator] = None) -> str:
         """The utterance whose recording stands as ``utt_id``'s reference (random with a generator)."""
@@ -77,3 +89,14 @@ class SpeakerReferences:
     def batch(self, ids: Sequence[str], generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``(B, E)`` reference embeddings for a batch of utterance ids."""
         return torch.stack([self.embedding(self.reference_id(i, generator)) for i in ids])
+
+    def log_f0_level(self, utt_id: str) -> float:
+        """Mean voiced log-F0 of ``utt_id``'s own recording (NaN if nothing is voiced; cached)."""
+        if utt_id not in self._levels:
+            level = self._level(self._wav[utt_id])
+            self._levels[utt_id] = float("nan") if level is None else float(level)
+        return self._levels[utt_id]
+
+    def batch_levels(self, ids: Sequence[str], generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``(B,)`` pitch levels of the batch's reference recordings (the same references as :meth:`batch`)."""
+        return torch.tensor([self.log_f0_level(self.reference_id(i, generator)) for i in ids])
