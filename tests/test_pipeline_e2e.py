@@ -185,12 +185,28 @@ def test_ref_audio_sets_the_voice_or_warns(pipe):
     assert ignored.settings["speaker"] is None
 
 
-def test_ref_audio_sets_the_pitch_level(pipe):
-    pytest.importorskip("resemblyzer")
+def test_ref_audio_sets_the_pitch_level_of_a_prior_without_speaker_input(pipe):
+    import dataclasses
+
+    from l2s.config import CoarsePriorConfig
+    from l2s.models.ddsp import CoarsePrior
+
+    config = pipe.prior_model.config
+    no_embedding = CoarsePrior(CoarsePriorConfig(f0=dataclasses.replace(config.f0, speaker_dim=0),
+                                                 ddsp=dataclasses.replace(config.ddsp, speaker_dim=0))).eval()
+    with torch.no_grad():
+        no_embedding.f0.head.bias[1] = 8.0  # every frame voiced, so every frame carries the level
+    levelled = Lip2Speech(pipe.spec, pipe.root, pipe.generator, pipe.vocoder, pipe.device, pipe.vsr, no_embedding,
+                          pipe.guide)
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     tone = sum(0.2 / k * np.sin(2 * np.pi * 180.0 * k * t) for k in range(1, 6)).astype(np.float32)
-    result = pipe(_roi(20), ref_audio=tone, steps=2, seed=0)
+    result = levelled(_roi(20), ref_audio=tone, steps=2, seed=0)
     assert result.settings["ref_log_f0"] == pytest.approx(np.log(180.0), abs=0.02)
+    assert result.settings["speaker"] == "ref_audio"
+    voiced = result.f0[result.f0 > 0]
+    assert voiced.size == result.f0.size and np.exp(np.log(voiced).mean()) == pytest.approx(180.0, rel=0.01)
+    # a speaker-conditioned prior takes the embedding instead
+    assert pipe(_roi(20), ref_audio=tone, steps=2, seed=0).settings["ref_log_f0"] is None
 
 
 def test_a_video_file_uses_its_sidecar_and_first_frame(pipe, tmp_path):

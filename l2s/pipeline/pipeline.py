@@ -178,8 +178,8 @@ class Lip2Speech:
 
     @property
     def takes_speaker(self) -> bool:
-        """Whether a reference voice can change the output: any F0 prior takes its pitch level, a
-        speaker-conditioned prior or generator its embedding too."""
+        """Whether a reference voice can change the output: a speaker-conditioned prior or generator takes its
+        embedding, an F0 prior without one its pitch level."""
         return bool(self.prior_model is not None or self.generator.takes_speaker)
 
     def describe(self) -> Dict[str, Any]:
@@ -330,7 +330,7 @@ class Lip2Speech:
             config = self.sampler_config(steps, w_asr, w_video, solver, start_step)
             self._warn_domain(clip)
             speaker = self._speaker(ref_audio)
-            ref_level = reference_log_f0(ref_audio) if ref_audio is not None and self.prior_model else None
+            ref_level = self._ref_level(ref_audio)
             chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
                                  if clip.num_frames > self.spec.chunking.max_frames else None)
             texts = split_text(text, chunks) if text else [None] * len(chunks)
@@ -372,6 +372,13 @@ class Lip2Speech:
         embeds = (self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0) or \
             self.generator.takes_speaker
         return speaker_embedding(ref_audio).to(self.device) if embeds else None
+
+    def _ref_level(self, ref_audio: Any) -> Optional[float]:
+        """The reference's pitch level, for a prior that reads no speaker embedding (one that does learned the
+        level from it: on SynthGRID test-unseen the shift on top raised its F0 RMSE from 25.6 to 27.6 Hz)."""
+        if ref_audio is None or self.prior_model is None or self.prior_model.config.f0.speaker_dim > 0:
+            return None
+        return reference_log_f0(ref_audio)
 
     def _run_chunks(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
                     speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
