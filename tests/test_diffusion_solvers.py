@@ -88,6 +88,13 @@ def test_few_step_counts_and_determinism(solver):
     assert calls == {"cond": 20, "uncond": 20, "asr": 2 * guided}
     other = sample(cond, schedule, SHAPE, config, eps_uncond=uncond, asr_loss=loss, noise=GaussianNoise(seed=8))
     assert not torch.equal(other.mel, runs[0].mel)
+    # asr_end: the guide only runs inside [asr_end, asr_start]
+    window = sample(cond, schedule, SHAPE, SamplerConfig(solver=solver, steps=10, w_video=2.0, w_asr=1.5,
+                                                         asr_start=200, asr_end=60),
+                    eps_uncond=uncond, asr_loss=loss, noise=GaussianNoise(seed=7))
+    assert window.asr_evals == sum(60 <= t <= 200 for t in window.timesteps) < guided
+    with pytest.raises(InputError):
+        SamplerConfig(asr_start=100, asr_end=101)
 
 
 @pytest.mark.parametrize("solver,steps", [("ddpm", None), ("dpmsolver++", 5)])

@@ -48,6 +48,8 @@ def pipeline() -> None:
               help="ASR guidance weight.")
 @click.option("--asr-start", type=click.IntRange(min=0), default=_DEFAULT.asr_start, show_default=True,
               help="ASR guidance applies at schedule steps t <= this.")
+@click.option("--asr-end", type=click.IntRange(min=0), default=_DEFAULT.asr_end, show_default=True,
+              help="... and at steps t >= this (the last steps are left to the denoiser).")
 @click.option("--start-step", type=click.IntRange(min=1), default=_DEFAULT.start_step,
               help="Shallow diffusion from the DDSP prior noised to this step (default: from pure noise).")
 @click.option("--beam-size", type=click.IntRange(min=0), default=0, show_default=True,
@@ -55,7 +57,7 @@ def pipeline() -> None:
 @click.option("--half", is_flag=True, help="Store float weights as float16 (half the size; loads as float32).")
 def build(out: str, vsr: Optional[str], f0_ddsp: Optional[str], melgen: str, guide_asr: Optional[str], vocoder: str,
           name: str, trained_on: Optional[str], solver: str, steps: Optional[int], w_video: float, w_asr: float,
-          asr_start: int, start_step: Optional[int], beam_size: int, half: bool) -> None:
+          asr_start: int, asr_end: int, start_step: Optional[int], beam_size: int, half: bool) -> None:
     """Assemble OUT from trained component model directories.
 
     Each component is copied into OUT/<component>/ after checking it holds the right kind of model
@@ -65,7 +67,7 @@ def build(out: str, vsr: Optional[str], f0_ddsp: Optional[str], melgen: str, gui
 
     given = {"vsr": vsr, "f0_ddsp": f0_ddsp, "melgen": melgen, "guide_asr": guide_asr, "vocoder": vocoder}
     sampler = SamplerConfig(solver=solver, steps=steps, w_video=w_video, w_asr=w_asr, asr_start=asr_start,
-                            start_step=start_step)
+                            asr_end=asr_end, start_step=start_step)
     path = build_pipeline(out, {k: v for k, v in given.items() if v is not None}, name=name, trained_on=trained_on,
                           sampler=sampler, vsr_beam_size=beam_size, half=half)
     parts = ", ".join(k for k, v in given.items() if v is not None)

@@ -46,6 +46,8 @@ class SamplerConfig:
             unconditional pass).
         w_asr: ASR guidance weight (w2; 0 disables the ASR).
         asr_start: the ASR term is applied at steps ``t <= asr_start`` (LipVoicer: 270 of 400).
+        asr_end: ... and ``t >= asr_end`` (LipVoicer: 0). Stopping early leaves the last, low-noise steps to
+            the denoiser alone, which can undo perturbations that fool a small guide ASR without being speech.
         start_step: shallow diffusion: start from the prior noised to this step instead of pure
             noise at the last step (needs ``prior``).
     """
@@ -56,6 +58,7 @@ class SamplerConfig:
     w_asr: float = 1.5
     asr_start: int = 270
     start_step: Optional[int] = None
+    asr_end: int = 0
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
@@ -64,6 +67,9 @@ class SamplerConfig:
             raise InputError(f"steps must be >= 1, got {self.steps}")
         if self.w_video < 0 or self.w_asr < 0:
             raise InputError("guidance weights must be >= 0")
+        if not 0 <= self.asr_end <= self.asr_start:
+            raise InputError(f"need 0 <= asr_end <= asr_start, got asr_end {self.asr_end}, asr_start "
+                             f"{self.asr_start}")
 
 
 @dataclass(frozen=True)
@@ -245,7 +251,7 @@ def sample(
                 e_cfg = e_c
         e, loss, grad = e_cfg, None, None
         abar_t = schedule.alpha_bars[t].to(like.device)
-        if use_asr and t <= config.asr_start:
+        if use_asr and config.asr_end <= t <= config.asr_start:
             loss, grad = loss_gradient(asr_loss, x, tt)
             asr_evals += 1
             e = asr_guidance(e_cfg, grad, abar_t, config.w_asr)

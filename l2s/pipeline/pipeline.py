@@ -345,7 +345,8 @@ class Lip2Speech:
             timings, self._timings = self._timings, None
         timings["total"] = time.perf_counter() - start
         settings = {"solver": config.solver, "steps": len(result["timesteps"]), "w_video": config.w_video,
-                    "w_asr": config.w_asr, "asr_start": config.asr_start, "start_step": config.start_step,
+                    "w_asr": config.w_asr, "asr_start": config.asr_start, "asr_end": config.asr_end,
+                    "start_step": config.start_step,
                     "seed": seed, "text_source": "given" if text else ("vsr" if self.vsr is not None else "none"),
                     "speaker": "ref_audio" if speaker is not None or ref_level is not None else None,
                     "chunks": len(chunks),

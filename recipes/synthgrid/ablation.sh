@@ -9,10 +9,13 @@
 # EVERY_SLOW-th (default 25) for the 400-step schedule and the fast sampler it is compared with.
 # Each row's report.md and report.json land in OUT/eval/<row>/. One thread per process, as benchmarked.
 # The 400-step row starts from pure noise (--start-step 0), as LipVoicer does; the others use the model's
-# sampler settings (pipeline.yaml).
+# sampler settings (pipeline.yaml). The guided rows (ASR with the VSR text, with the true text, and the 400-step
+# LipVoicer schedule) use the ASR weight W_ASR (environment; default 1.5, LipVoicer's), whatever the default
+# of the model is.
 set -euo pipefail
 CORPUS=${1:?corpus folder}; MODEL=${2:?pipeline}; OUT=${3:?output folder}
 EVERY=${4:-5}; EVERY_SLOW=${5:-25}
+W_ASR=${W_ASR:-1.5}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT/eval"
 
@@ -42,10 +45,10 @@ for r in ${ROWS-ground_truth no_asr asr_vsr asr_truth fast_slowset lipvoicer_400
     ground_truth) l2s evaluate --ref "$OUT/main.jsonl" --hyp "$OUT/main.jsonl" --metrics wer,stoi,estoi,dnsmos \
                     --out "$OUT/eval/ground_truth" ;;
     no_asr) row no_asr main --w-asr 0 ;;
-    asr_vsr) row asr_vsr main ;;
-    asr_truth) row asr_truth main --text-from-txt ;;
+    asr_vsr) row asr_vsr main --w-asr "$W_ASR" ;;
+    asr_truth) row asr_truth main --text-from-txt --w-asr "$W_ASR" ;;
     fast_slowset) row fast_slowset slow ;;
-    lipvoicer_400) row lipvoicer_400 slow --solver ddpm --steps 400 --start-step 0 ;;
+    lipvoicer_400) row lipvoicer_400 slow --solver ddpm --steps 400 --start-step 0 --w-asr "$W_ASR" ;;
     *) echo "unknown row $r" >&2; exit 2 ;;
   esac
 done
