@@ -29,7 +29,7 @@ from l2s.models.f0 import F0Targets, decode_f0, f0_loss, match_f0_level
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader
+from l2s.train.common import make_loader, unwrap
 from l2s.train.frozen_cache import FrozenCache
 from l2s.train.speaker_refs import SpeakerReferences
 
@@ -72,10 +72,10 @@ class PriorBrain(L2SBrain):
         speaker = self._speaker(batch["id"], stage)
         if stage != sb.Stage.TRAIN and self.references is not None:
             # the F0 predictor without a reference (the null embedding: no --ref-audio), and both with their
-            # level shifted to the reference recording's pitch level (what --ref-audio also does)
+            # level shifted to the reference recording's pitch level (match_f0_level)
             levels = self.references.batch_levels(batch["id"]).to(self.device)
             for suffix, spk in (("_no_ref", None), ("_level", speaker), ("_no_ref_level", None)):
-                out = self.modules.prior.f0(features, lengths, spk)
+                out = unwrap(self.modules.prior).f0(features, lengths, spk)
                 if suffix.endswith("_level"):
                     out = match_f0_level(out, levels)
                 self._score_f0(*decode_f0(out), targets, suffix)
