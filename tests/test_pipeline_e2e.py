@@ -80,6 +80,10 @@ def test_text_override_and_options(pipe):
         pipe(_roi(30), solver="ddpm", steps=5)
     with pytest.raises(InputError):
         pipe(np.zeros((10, 64, 64), np.uint8))
+    # a text with ASR guidance off cannot steer: say so
+    with pytest.warns(L2SWarning, match="--w-asr"):
+        unsteered = pipe(_roi(30), text="place red at", steps=2, w_asr=0.0, seed=0)
+    assert unsteered.text == "place red at" and unsteered.settings["w_asr"] == 0.0
 
 
 def test_synthetic_model_warns_on_real_video(pipe):

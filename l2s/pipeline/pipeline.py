@@ -340,6 +340,9 @@ class Lip2Speech:
             if text and self.guide is None:
                 warnings.warn(f"{self.model_id} has no guide ASR with a tokenizer: the text cannot steer the "
                               "speech, it only labels the output", L2SWarning, stacklevel=2)
+            elif text and config.w_asr == 0:
+                warnings.warn("ASR guidance is off (w_asr 0): the text only labels the output; give --w-asr to "
+                              "steer the speech toward it", L2SWarning, stacklevel=2)
             result = self._run_chunks(clip, chunks, texts, speaker, ref_level, config, seed, on_chunk)
         finally:
             timings, self._timings = self._timings, None
