@@ -121,8 +121,8 @@ class MelGenBrain(L2SBrain):
     def on_stage_start(self, stage, epoch=None):
         if stage != sb.Stage.TRAIN:
             keys = [f"loss_t{s}" for s in self.eval_steps] + [f"x0_l1_t{s}" for s in self.eval_steps]
-            self.sums = dict.fromkeys(keys + ["loss_uncond", "items"] + (["prior_l1"] if self.hparams.prior else []),
-                                      0.0)
+            keys += ["loss_uncond", "items"] + (["prior_l1"] if self.hparams.prior is not None else [])
+            self.sums = dict.fromkeys(keys, 0.0)
             self.eval_generator = torch.Generator().manual_seed(int(self.hparams.seed))
 
     def eval_stats(self, stage):
