@@ -143,7 +143,7 @@ def write_demo_clip(spec, folder: Path) -> None:
     from l2s.vision.face import sidecar_path
 
     scratch = folder / ".clip"
-    write_clip(spec, scratch)
+    write_clip(spec, scratch, exact_video=True)  # the same input video, so the same scores, on every run
     stem = spec.stem(scratch)
     made = lambda suffix: stem.with_name(stem.name + suffix)  # noqa: E731
     os.replace(made(".mp4"), folder / INPUT_VIDEO)

@@ -5,8 +5,9 @@ its thread count; both made the output bytes vary between runs here. This writer
 converts to yuv420p with OpenCV (BT.601, limited range) into zero-padded frames
 and runs x264 on one thread with fixed options. Known limit: x264's SIMD code
 still, rarely, encodes identical frames differently (history-dependent; the
-decoded frames differ by compression noise only); ``x264-params asm=0`` was
-exact in our tests but triples the encoding time, so it is not the default.
+decoded frames differ by compression noise only); ``exact=True`` (``x264-params asm=0``)
+was exact in our tests but triples the encoding time, so the corpus does not use it; the
+demo, which encodes one clip and reports scores on it, does.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def _yuv_frame(yuv: np.ndarray, width: int, height: int):
 _WARMED = set()
 
 
-def write_h264(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 23, preset: str = "veryfast") -> None:
-    """Write (T, H, W, 3) uint8 RGB frames (even H and W) as a silent H.264 mp4, atomically."""
+def write_h264(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 23, preset: str = "veryfast",
+               exact: bool = False) -> None:
+    """Write (T, H, W, 3) uint8 RGB frames (even H and W) as a silent H.264 mp4, atomically
+    (``exact``: x264 without SIMD, the same bytes on every run, about 3x slower)."""
     height, width = frames.shape[1:3]
     if (width, height) not in _WARMED:
         # The first x264 encode of a process sometimes came out different from all later
@@ -58,15 +61,17 @@ def write_h264(path: Path, frames: np.ndarray, fps: int = FPS, crf: int = 23, pr
         _WARMED.add((width, height))
         _encode(io.BytesIO(), np.zeros((4, height, width, 3), np.uint8), fps, crf, preset, "mp4")
     with atomic_path(path) as tmp:
-        _encode(str(tmp), frames, fps, crf, preset, None)
+        _encode(str(tmp), frames, fps, crf, preset, None, exact)
 
 
-def _encode(target, frames: np.ndarray, fps: int, crf: int, preset: str, fmt) -> None:
+def _encode(target, frames: np.ndarray, fps: int, crf: int, preset: str, fmt, exact: bool = False) -> None:
     import av
 
     height, width = frames.shape[1:3]
     with av.open(target, "w", format=fmt) as out:
         options = {"crf": str(int(crf)), "preset": preset, "threads": "1"}
+        if exact:
+            options["x264-params"] = "asm=0"
         stream = out.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1

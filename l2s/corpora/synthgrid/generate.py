@@ -164,8 +164,10 @@ def is_finished(spec: ClipSpec, root: Path) -> bool:
     return all(stem.with_name(stem.name + s).exists() for s in _SUFFIXES)
 
 
-def write_clip(spec: ClipSpec, root: Path, size: int = 160, fps: int = FPS) -> Tuple[Dict[str, Any], bool]:
-    """Make and write one clip unless it is already there; returns (manifest row, made)."""
+def write_clip(spec: ClipSpec, root: Path, size: int = 160, fps: int = FPS,
+               exact_video: bool = False) -> Tuple[Dict[str, Any], bool]:
+    """Make and write one clip unless it is already there; returns (manifest row, made)
+    (``exact_video``: byte-reproducible H.264, slower; see :func:`~l2s.corpora.synthgrid.encode.write_h264`)."""
     root = Path(root)
     stem = spec.stem(root)
     path = lambda suffix: stem.with_name(stem.name + suffix)  # noqa: E731
@@ -177,7 +179,7 @@ def write_clip(spec: ClipSpec, root: Path, size: int = 160, fps: int = FPS) -> T
     atomic_write_text(path(".align.json"), json.dumps(clip.align, indent=1) + "\n")
     with atomic_path(path(".landmarks.npz")) as tmp:
         np.savez(tmp, **clip.landmarks)
-    write_h264(path(".mp4"), clip.frames, fps, clip.crf)
+    write_h264(path(".mp4"), clip.frames, fps, clip.crf, exact=exact_video)
     return _manifest_row(spec, root, clip.align), True
 
 
