@@ -1,6 +1,7 @@
 """Short TTS utterances for the evaluation tests (piper + the joe-us voice, both offline wheels).
 
-Synthesised once per test session; tests skip when either package is missing.
+Synthesised once per test session; tests skip when either package is missing. Piper's generator noise is off
+(it is drawn without a seed inside the ONNX graph), so every session hears the same utterances.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def _voice():
 
 @lru_cache(maxsize=8)
 def _speech(text: str) -> np.ndarray:
+    from piper import SynthesisConfig
+
     voice = _voice()
-    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text)])
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, config)])
     return resample(audio.astype(np.float32), voice.config.sample_rate, SAMPLE_RATE)
 
 
