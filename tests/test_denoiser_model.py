@@ -201,11 +201,19 @@ def test_residual_prior_models_the_mel_relative_to_the_prior():
     assert torch.allclose(x0_hat, abar.sqrt() * x_t + (1 - abar) * prior, atol=1e-4)
     # the target is the v of mel - prior; a dropped condition is relative to the null prior
     v = abar.sqrt() * noise - (1 - abar).sqrt() * (x0 - prior)
-    assert torch.allclose(fresh.target(x0, noise, t, cond), v, atol=1e-5)
+    assert torch.allclose(fresh.target(x0, noise, t, cond.offset), v, atol=1e-5)
     null = fresh.condition(feats, 24, prior, drop_video=True)
     assert torch.allclose(null.offset, fresh.null_prior[None, :, None].expand_as(prior).detach())
     with pytest.raises(ValueError):
         fresh.target(x0, noise, t)
+    # the trainer's cheap offset is the conditioning's; eps from a raw output is what denoise returns
+    assert torch.equal(fresh.offset(prior, 24), cond.offset)
+    assert torch.allclose(fresh.offset(prior, 24, drop_video=True), null.offset)
+    trained = _model(cfg)
+    tcond = trained.condition(feats, 24, prior)
+    raw = trained.denoise(x_t, t, tcond, raw=True)
+    assert torch.allclose(trained.eps_from_raw(raw, x_t, t, tcond), trained.denoise(x_t, t, tcond), atol=1e-6)
+    assert not torch.allclose(raw, trained.denoise(x_t, t, tcond), atol=1e-3)
     # the sampler runs it like any denoiser (eps in mel space)
     out = sample_mel(fresh, feats, SamplerConfig(solver="dpmsolver++", steps=4, w_video=1.0, w_asr=0.0),
                      prior_mel=prior, noise=GaussianNoise(0))

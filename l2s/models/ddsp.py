@@ -253,8 +253,6 @@ class HarmonicPlusNoise(nn.Module):
             voiced: ``(B, T)`` bool or float in [0, 1].
             controls: amplitudes, harmonic distribution and noise filter.
             generator: random source of the noise.
-            ref_log_f0: ``(B,)`` pitch level of a reference recording (mean voiced log-F0): the predicted
-                log-F0 is shifted to it (:func:`l2s.models.f0.match_f0_level`); NaN items are left as they are.
 
         Returns:
             :class:`SynthOutput` of ``T * hop`` samples.

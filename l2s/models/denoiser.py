@@ -2,10 +2,11 @@
 
 The network's own output is in the parameterisation its config names (``prediction``: ``epsilon`` as
 LipVoicer, or ``v_prediction``); :meth:`Denoiser.denoise` and ``forward`` always return eps, which is all
-the sampler and the guidance terms see; the trainer reads the raw output (``raw=True``) and
-:meth:`Denoiser.target`. With ``residual_prior`` the network works relative to the prior it is given (the
-null prior for a dropped condition): it reads ``x_t - sqrt(abar_t) prior`` and its target is that of
-``mel - prior``, while its eps is still the noise of the mel-space process the sampler runs.
+the sampler and the guidance terms see; the trainer reads the raw output (``raw=True``),
+:meth:`Denoiser.target` and :meth:`Denoiser.eps_from_raw`. With ``residual_prior`` the network works
+relative to the prior it is given (the null prior for a dropped condition): it reads
+``x_t - sqrt(abar_t) prior`` and its target is that of ``mel - prior``, while its eps is still the noise of
+the mel-space process the sampler runs.
 
 A DiffWave-style stack (Kong et al. 2021, as LipVoicer's MelGen uses it on mels): a 1x1 input conv,
 ``layers`` gated residual layers of dilated 1-D convolutions over time (dilation ``2 ** (i % cycle)``),
@@ -171,17 +172,8 @@ class Denoiser(nn.Module):
             feats = F.pad(feats, (0, frames - feats.shape[2]), mode="replicate")
         feats = feats[:, :, :frames]
         feats = feats * (1 - drop) + self.null_video[None, :, None] * drop
-        parts, prior = [feats], None
-        if self.null_prior is not None:
-            null = self.null_prior[None, :, None].expand(b, N_MELS, frames)
-            if prior_mel is None:
-                prior = null
-            else:
-                if prior_mel.shape != (b, N_MELS, frames):
-                    raise InputError(f"prior_mel must be {(b, N_MELS, frames)}, got {tuple(prior_mel.shape)}")
-                prior_drop = drop if self.config.drop_prior_with_video else torch.zeros_like(drop)
-                prior = prior_mel * (1 - prior_drop) + null * prior_drop
-            parts.append(prior)
+        prior = self._prior_input(prior_mel, drop, frames)
+        parts = [feats] if prior is None else [feats, prior]
         h = F.silu(self.cond_in(torch.cat(parts, dim=1) * mask))
         h = self.cond_mid(h * mask)
         if self.speaker_proj is not None and speaker is not None:
@@ -191,38 +183,72 @@ class Denoiser(nn.Module):
         return Conditioning(layers=torch.stack([layer.cond_proj(h) for layer in self.layers]), mask=mask,
                             offset=offset)
 
+    def _prior_input(self, prior_mel: Optional[torch.Tensor], drop: torch.Tensor, frames: int):
+        """The ``(B, 80, T_m)`` prior the network reads: ``prior_mel``, with the learned null prior where it is
+        None or dropped; None for a model without a prior. ``drop``: ``(B, 1, 1)`` float, 1 where dropped."""
+        if self.null_prior is None:
+            return None
+        b = drop.shape[0]
+        null = self.null_prior[None, :, None].expand(b, N_MELS, frames)
+        if prior_mel is None:
+            return null
+        if prior_mel.shape != (b, N_MELS, frames):
+            raise InputError(f"prior_mel must be {(b, N_MELS, frames)}, got {tuple(prior_mel.shape)}")
+        prior_drop = drop if self.config.drop_prior_with_video else torch.zeros_like(drop)
+        return prior_mel * (1 - prior_drop) + null * prior_drop
+
+    def offset(self, prior_mel: Optional[torch.Tensor], frames: int, lengths: Optional[torch.Tensor] = None,
+               drop_video: DropMask = False) -> Optional[torch.Tensor]:
+        """What a ``residual_prior`` network models the mel relative to (:attr:`Conditioning.offset`, without
+        the conditioner's convolutions: the trainer's target needs only this); None otherwise.
+        ``prior_mel`` must be a tensor here (its batch size sets the batch)."""
+        if not self.config.residual_prior:
+            return None
+        b, device = prior_mel.shape[0], prior_mel.device
+        prior = self._prior_input(prior_mel, _drop_vector(drop_video, b, device), frames)
+        return prior * mel_mask(lengths, frames, b, device)
+
     def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
-               cond: Optional[Conditioning] = None) -> torch.Tensor:
+               offset: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The training target of the raw output for ``x_t = q_sample(x0, t, noise)`` (``t``: ``(B,)`` steps;
-        ``cond``: the batch's conditioning, needed with ``residual_prior``)."""
+        ``offset``: the batch's :attr:`Conditioning.offset` or :meth:`offset`, needed with ``residual_prior``)."""
         if self.config.residual_prior:
-            if cond is None or cond.offset is None:
-                raise ValueError("a residual_prior denoiser's target needs the batch's conditioning")
-            x0 = x0 - cond.offset.detach()
+            if offset is None:
+                raise ValueError("a residual_prior denoiser's target needs the batch's offset (the prior)")
+            x0 = x0 - offset.detach()
         return prediction_target(self.config.prediction, x0, noise, step_alpha_bars(self.alpha_bars, t, x0))
+
+    def _network_input(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning):
+        """``(steps (B,), abar (B, 1, 1), x_in)``: ``x_in`` is ``x_t``, or with ``residual_prior`` the noisy
+        residual ``x_t - sqrt(abar) prior = sqrt(abar) (mel - prior) + sqrt(1 - abar) eps``."""
+        if x_t.dim() != 3 or x_t.shape[1] != N_MELS or x_t.shape[2] != cond.mask.shape[2]:
+            raise InputError(f"x_t must be (B, {N_MELS}, {cond.mask.shape[2]}), got {tuple(x_t.shape)}")
+        steps = as_step_vector(t, x_t.shape[0], x_t.device)
+        abar = step_alpha_bars(self.alpha_bars, steps, x_t)
+        x_in = x_t if cond.offset is None else x_t - abar.sqrt() * cond.offset
+        return steps, abar, x_in
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning, raw: bool = False) -> torch.Tensor:
         """``eps`` for noisy mels ``x_t (B, 80, T_m)`` at steps ``t`` (``(B,)``, ``(B, 1)`` or a scalar);
-        ``raw``: the network's output in its own parameterisation instead (the same for ``epsilon``)."""
-        if x_t.dim() != 3 or x_t.shape[1] != N_MELS or x_t.shape[2] != cond.mask.shape[2]:
-            raise InputError(f"x_t must be (B, {N_MELS}, {cond.mask.shape[2]}), got {tuple(x_t.shape)}")
+        ``raw``: the network's output in its own parameterisation instead (the same for ``epsilon``;
+        :meth:`eps_from_raw` converts it)."""
         mask = cond.mask
-        steps = as_step_vector(t, x_t.shape[0], x_t.device)
-        abar = step_alpha_bars(self.alpha_bars, steps, x_t)
-        if cond.offset is not None:
-            x_t = x_t - abar.sqrt() * cond.offset  # the noisy residual: sqrt(abar) (mel - prior) + sqrt(1 - abar) eps
+        steps, abar, x_in = self._network_input(x_t, t, cond)
         emb = self.step(steps)
-        x = F.relu(self.input(x_t * mask))
+        x = F.relu(self.input(x_in * mask))
         skips = 0.0
         for layer, c in zip(self.layers, cond.layers):
             x, skip = layer(x, c, emb, mask)
             skips = skips + skip
         h = F.relu(self.skip_proj(skips * (mask / math.sqrt(len(self.layers)))))
-        direct = self.direct(x_t) * (1.0 + self.direct_gain(emb))[:, :, None]
-        out = self.output(h) + direct
-        if not raw:
-            out = eps_from_prediction(self.config.prediction, out, x_t, abar)
-        return out * mask
+        direct = self.direct(x_in) * (1.0 + self.direct_gain(emb))[:, :, None]
+        out = (self.output(h) + direct) * mask
+        return out if raw else eps_from_prediction(self.config.prediction, out, x_in, abar) * mask
+
+    def eps_from_raw(self, raw: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        """The eps :meth:`denoise` returns, from its ``raw=True`` output for the same inputs (no second pass)."""
+        _, abar, x_in = self._network_input(x_t, t, cond)
+        return eps_from_prediction(self.config.prediction, raw, x_in, abar) * cond.mask
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, features: torch.Tensor,
                 prior_mel: Optional[torch.Tensor] = None, speaker: Optional[torch.Tensor] = None,

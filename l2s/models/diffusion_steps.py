@@ -90,7 +90,7 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: DiffusionSchedule,
         noise: ``(B, 80, T)`` standard normal noise (drawn when None).
     """
     noise = torch.randn_like(x0) if noise is None else noise
-    abar = schedule.alpha_bars.to(x0.device)[t.long()].to(x0.dtype)[:, None, None]
+    abar = step_alpha_bars(schedule.alpha_bars, t, x0)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 

@@ -161,6 +161,11 @@ def continuous_f0(output: F0Output, f0: F0Config = CONTRACT.f0) -> torch.Tensor:
     return output.log_f0.exp().clamp(f0.f0_floor, f0.f0_ceil)
 
 
+def voiced_frames(output: F0Output, threshold: float = 0.5) -> torch.Tensor:
+    """``(B, T_m)`` bool: the frames the prediction calls voiced (padding excluded)."""
+    return (torch.sigmoid(output.voicing_logits) > threshold) & output.mask
+
+
 def decode_f0(
     output: F0Output, threshold: float = 0.5, f0: F0Config = CONTRACT.f0
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +174,7 @@ def decode_f0(
     Returns:
         ``f0_hz`` ``(B, T_m)`` in Hz, 0 where unvoiced or padding, and ``voiced`` ``(B, T_m)`` bool.
     """
-    voiced = (torch.sigmoid(output.voicing_logits) > threshold) & output.mask
+    voiced = voiced_frames(output, threshold)
     return continuous_f0(output, f0) * voiced, voiced
 
 
@@ -179,7 +184,7 @@ def match_f0_level(output: F0Output, ref_log_f0: torch.Tensor, threshold: float 
     The pitch level of a reference recording of the speaker (:func:`l2s.features.pitch.log_f0_level`) sets
     the level; the lips set the contour. A NaN reference, or an item with no voiced frame, is left as it is.
     """
-    voiced = (torch.sigmoid(output.voicing_logits) > threshold) & output.mask
+    voiced = voiced_frames(output, threshold)
     count = voiced.sum(1)
     mean = (output.log_f0 * voiced).sum(1) / count.clamp_min(1)
     ref = ref_log_f0.to(output.log_f0)

@@ -91,11 +91,9 @@ class MelGenBrain(L2SBrain):
             noise = torch.randn_like(mel)
             drop = torch.rand(b, device=self.device) < core.config.cond_dropout
             out = model(q_sample(mel, t, self.schedule, noise), t, features, prior, None, lengths, drop, raw=True)
-            target_cond = None
-            if core.config.residual_prior:  # the target is relative to the prior each item was given
-                with torch.no_grad():
-                    target_cond = core.condition(features, mel.shape[-1], prior, None, lengths, drop)
-            return masked_mse(out, core.target(mel, noise, t, target_cond), mask)
+            # with residual_prior the target is relative to the prior each item was given (or the null one)
+            offset = core.offset(prior, mel.shape[-1], lengths, drop) if prior is not None else None
+            return masked_mse(out, core.target(mel, noise, t, offset), mask)
         losses = []
         for step in self.eval_steps:
             t = torch.full((b,), step, dtype=torch.long, device=self.device)
@@ -103,9 +101,10 @@ class MelGenBrain(L2SBrain):
             x_t = q_sample(mel, t, self.schedule, noise)
             cond = core.condition(features, mel.shape[-1], prior, None, lengths, False)
             null = core.condition(features, mel.shape[-1], prior, None, lengths, True)
-            loss = masked_mse(core.denoise(x_t, t, cond, raw=True), core.target(mel, noise, t, cond), mask)
-            uncond = masked_mse(core.denoise(x_t, t, null, raw=True), core.target(mel, noise, t, null), mask)
-            x0 = x0_from_eps(core.denoise(x_t, t, cond), x_t, step_alpha_bars(core.alpha_bars, t, x_t))
+            raw = core.denoise(x_t, t, cond, raw=True)
+            loss = masked_mse(raw, core.target(mel, noise, t, cond.offset), mask)
+            uncond = masked_mse(core.denoise(x_t, t, null, raw=True), core.target(mel, noise, t, null.offset), mask)
+            x0 = x0_from_eps(core.eps_from_raw(raw, x_t, t, cond), x_t, step_alpha_bars(core.alpha_bars, t, x_t))
             self.sums[f"loss_t{step}"] += float(loss) * b
             self.sums[f"x0_l1_t{step}"] += float(masked_l1(x0, mel, mask)) * b
             self.sums["loss_uncond"] += float(uncond) * b / len(self.eval_steps)
