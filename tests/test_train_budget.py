@@ -1,4 +1,7 @@
-"""within_budget: the epoch loop stops at the first epoch boundary past the wall-clock budget."""
+"""within_budget: the epoch loop stops at the first epoch boundary past the wall-clock budget; the runner refuses
+bad options (the budget, a stage's own) before it writes anything."""
+
+import pytest
 
 from l2s.train.budget import within_budget
 
@@ -35,4 +38,22 @@ def test_a_budget_that_is_not_a_number_is_a_one_line_error(tmp_path):
     r = CliRunner().invoke(main, ["train", str(recipe), f"--data_folder={tmp_path}",
                                   f"--output_folder={out}", "--max_train_minutes=soon"])
     assert r.exit_code == 2 and "max_train_minutes" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("recipe,option", [("melgen.yaml", "--prediction=sample"),
+                                           ("melgen.yaml", "--residual_prior=maybe"),
+                                           ("f0_ddsp.yaml", "--speaker_dropout=1.5")])
+def test_a_bad_stage_option_is_a_one_line_error_before_anything_is_written(tmp_path, recipe, option):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from l2s.cli import main
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / "synthgrid" / "hparams" / recipe
+    out = tmp_path / "exp"
+    r = CliRunner().invoke(main, ["train", str(path), f"--data_folder={tmp_path}", f"--vsr_model={tmp_path}",
+                                  f"--prior_model={tmp_path}", f"--output_folder={out}", option])
+    assert r.exit_code == 2 and option[2:].split("=")[0] in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -152,8 +152,8 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
     from l2s.vocoder.registry import available_vocoders
 
     # a registered training-free vocoder (griffinlim) is named in pipeline.yaml, not copied
-    named = {c: str(components[c]) for c in ("vocoder",)
-             if str(components[c]) in available_vocoders() and not Path(components[c]).expanduser().is_dir()}
+    vocoder = str(components["vocoder"])
+    named = {"vocoder": vocoder} if vocoder in available_vocoders() and not Path(vocoder).expanduser().is_dir() else {}
     sources: Dict[str, Path] = {c: model_dir_of(components[c], c) for c in COMPONENTS
                                 if c in components and c not in named}
     for component, src in sources.items():

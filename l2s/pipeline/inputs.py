@@ -110,7 +110,8 @@ def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, ob
     return ClipInput(roi=check_roi(video), source="<roi>")
 
 
-def _reference_wav(ref_audio: Union[PathLike, np.ndarray]) -> np.ndarray:
+def reference_wav(ref_audio: Union[PathLike, np.ndarray]) -> np.ndarray:
+    """A reference recording's ``(N,)`` samples (from a path or 16 kHz samples); empty or silent is an error."""
     if isinstance(ref_audio, (str, os.PathLike)):
         from l2s.io.audio import read_audio
 
@@ -126,7 +127,7 @@ def reference_log_f0(ref_audio: Union[PathLike, np.ndarray]) -> Optional[float]:
     """Pitch level of a reference recording (a path or 16 kHz samples): its mean voiced log-F0, or None."""
     from l2s.features.pitch import log_f0_level
 
-    return log_f0_level(_reference_wav(ref_audio))
+    return log_f0_level(reference_wav(ref_audio))
 
 
 def speaker_embedding(ref_audio: Union[PathLike, np.ndarray]) -> torch.Tensor:
@@ -138,4 +139,4 @@ def speaker_embedding(ref_audio: Union[PathLike, np.ndarray]) -> torch.Tensor:
                               ) from None
     from l2s.metrics.speaker import speaker_embedding as embed
 
-    return torch.from_numpy(np.asarray(embed(_reference_wav(ref_audio)), dtype=np.float32)).unsqueeze(0)
+    return torch.from_numpy(np.asarray(embed(reference_wav(ref_audio)), dtype=np.float32)).unsqueeze(0)

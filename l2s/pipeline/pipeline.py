@@ -32,7 +32,8 @@ from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
 from l2s.pipeline.chunking import AudioAssembler, Chunk, core_slice, mouth_motion, plan_chunks, release_memory
 from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_generator, load_guide
-from l2s.pipeline.inputs import ClipInput, check_roi, reference_log_f0, speaker_embedding, to_clip_input
+from l2s.pipeline.inputs import (ClipInput, check_roi, reference_log_f0, reference_wav, speaker_embedding,
+                                 to_clip_input)
 from l2s.pipeline.spec import PipelineSpec, read_spec
 
 STAGES = ("roi", "vsr", "prior", "sampler", "vocoder")
@@ -244,7 +245,7 @@ class Lip2Speech:
         else:
             gen.manual_seed(seed)
         with self._timed("prior"), torch.no_grad():
-            spk = None if speaker is None or not self.prior_model.config.f0.speaker_dim else speaker.to(self.device)
+            spk = speaker.to(self.device) if speaker is not None and self._prior_embeds else None
             level = None if ref_log_f0 is None else torch.tensor([float(ref_log_f0)], device=self.device)
             return self.prior_model(features.to(self.device), speaker=spk, generator=gen, ref_log_f0=level)
 
@@ -329,8 +330,7 @@ class Lip2Speech:
             clip = self.roi(video, sidecar)
             config = self.sampler_config(steps, w_asr, w_video, solver, start_step)
             self._warn_domain(clip)
-            speaker = self._speaker(ref_audio)
-            ref_level = self._ref_level(ref_audio)
+            speaker, ref_level = self._reference(ref_audio)
             chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
                                  if clip.num_frames > self.spec.chunking.max_frames else None)
             texts = split_text(text, chunks) if text else [None] * len(chunks)
@@ -366,23 +366,29 @@ class Lip2Speech:
                           "real-world video expect unintelligible speech. Load real checkpoints with --model "
                           "(e.g. a LipVoicer pipeline made by `l2s convert lipvoicer`)", L2SWarning, stacklevel=3)
 
-    def _speaker(self, ref_audio: Any) -> Optional[torch.Tensor]:
+    @property
+    def _prior_embeds(self) -> bool:
+        """Whether the F0 prior reads a speaker embedding (else a reference sets only its pitch level)."""
+        return self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0
+
+    def _reference(self, ref_audio: Any) -> Tuple[Optional[torch.Tensor], Optional[float]]:
+        """What a reference recording gives this pipeline, read once: ``(speaker embedding, pitch level)``.
+
+        The embedding goes to a speaker-conditioned prior or generator; the pitch level to a prior that reads
+        no embedding (one that does learned the level from it: on SynthGRID test-unseen the shift on top
+        raised its F0 RMSE from 25.6 to 27.6 Hz).
+        """
         if ref_audio is None:
-            return None
+            return None, None
         if not self.takes_speaker:
             warnings.warn(f"{self.model_id} takes no reference voice: --ref-audio is ignored", L2SWarning,
                           stacklevel=3)
-            return None
-        embeds = (self.prior_model is not None and self.prior_model.config.f0.speaker_dim > 0) or \
-            self.generator.takes_speaker
-        return speaker_embedding(ref_audio).to(self.device) if embeds else None
-
-    def _ref_level(self, ref_audio: Any) -> Optional[float]:
-        """The reference's pitch level, for a prior that reads no speaker embedding (one that does learned the
-        level from it: on SynthGRID test-unseen the shift on top raised its F0 RMSE from 25.6 to 27.6 Hz)."""
-        if ref_audio is None or self.prior_model is None or self.prior_model.config.f0.speaker_dim > 0:
-            return None
-        return reference_log_f0(ref_audio)
+            return None, None
+        wav = reference_wav(ref_audio)
+        embeds = self._prior_embeds or self.generator.takes_speaker
+        speaker = speaker_embedding(wav).to(self.device) if embeds else None
+        level = reference_log_f0(wav) if self.prior_model is not None and not self._prior_embeds else None
+        return speaker, level
 
     def _run_chunks(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
                     speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,

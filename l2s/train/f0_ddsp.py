@@ -17,12 +17,13 @@ the reference recording's pitch level (``_level``, ``_no_ref_level``; :func:`l2s
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import speechbrain as sb
 import torch
 
 from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
+from l2s.errors import InputError
 from l2s.features.mel import wav_to_mel
 from l2s.models.ddsp import CoarsePrior, save_coarse_prior
 from l2s.models.f0 import F0Targets, decode_f0, f0_loss, match_f0_level
@@ -36,6 +37,15 @@ from l2s.train.speaker_refs import SpeakerReferences
 
 # evaluation variants of the F0 predictor beside the trained one (with speaker references only)
 REFERENCE_VARIANTS = ("_no_ref", "_level", "_no_ref_level")
+
+
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """The stage's own options, checked before the runner writes anything."""
+    if not isinstance(hparams.get("speaker_reference", False), bool):
+        raise InputError(f"speaker_reference must be True or False, got {hparams['speaker_reference']!r}")
+    dropout = hparams.get("speaker_dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
+        raise InputError(f"speaker_dropout must be a probability in [0, 1], got {dropout!r}")
 
 
 def prior_config(preset: str, feature_dim: int, log_f0_mean: float, log_f0_std: float,

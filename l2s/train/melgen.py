@@ -23,6 +23,7 @@ import speechbrain as sb
 import torch
 
 from l2s.config import DENOISER_PRESETS, MEL_FRAMES_PER_VIDEO_FRAME, DenoiserConfig, NoiseScheduleConfig
+from l2s.errors import InputError
 from l2s.models.ddsp import load_coarse_prior
 from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
 from l2s.models.diffusion_steps import build_schedule, check_prediction, q_sample, step_alpha_bars, x0_from_eps
@@ -43,8 +44,15 @@ def denoiser_config(preset: str, feature_dim: int, schedule: NoiseScheduleConfig
     base = DENOISER_PRESETS[preset]
     return DenoiserConfig(**{**base.__dict__, "feature_dim": int(feature_dim), "schedule": schedule,
                              "cond_dropout": float(cond_dropout), "use_prior": bool(use_prior),
-                             "prediction": check_prediction(str(prediction)),
+                             "prediction": str(prediction),
                              "residual_prior": bool(residual_prior) and bool(use_prior), **dict(overrides or {})})
+
+
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """The stage's own options, checked before the runner writes anything."""
+    check_prediction(str(hparams.get("prediction", "epsilon")))
+    if not isinstance(hparams.get("residual_prior", False), bool):
+        raise InputError(f"residual_prior must be True or False, got {hparams['residual_prior']!r}")
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -66,9 +66,12 @@ def run(argv: List[str]) -> Any:
     budget = hparams.get("max_train_minutes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
         raise InputError(f"{hparams_file}: max_train_minutes must be a number of minutes or null, got {budget!r}")
+    module = importlib.import_module(STAGES[stage])
+    check = getattr(module, "check_hparams", None)
+    if check is not None:  # a stage's own options: a one-line error before anything is written
+        check(hparams)
     sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
                                    overrides=overrides)
-    module = importlib.import_module(STAGES[stage])
     return module.train(hparams, run_opts)
 
 
