@@ -1,24 +1,12 @@
 """Griffin-Lim baseline: copy-synthesis fidelity, output length, batching, chunking."""
 
-import math
-
 import torch
 
-from l2s.config import HOP_LENGTH, SAMPLE_RATE
+from l2s.config import HOP_LENGTH
 from l2s.features.mel import wav_to_mel
 from l2s.vocoder import MEL_LOG, WHOLE, ChunkOptions, copy_synthesis, get_vocoder, render
-from l2s.vocoder.griffinlim import GriffinLim, GriffinLimOptions
-
-
-def harmonic(seconds=1.0, f0=140.0, seed=0):
-    """A vibrato harmonic tone with a syllable-rate envelope (speech-like, deterministic)."""
-    gen = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * SAMPLE_RATE), dtype=torch.float64) / SAMPLE_RATE
-    inst_f0 = f0 + 25 * torch.sin(2 * math.pi * 1.5 * t)
-    phase = 2 * math.pi * torch.cumsum(inst_f0, 0) / SAMPLE_RATE
-    x = sum((0.5 / k) * torch.sin(k * phase + k) for k in range(1, 20))
-    x = x * (0.6 + 0.4 * torch.sin(2 * math.pi * 3 * t)) + 1e-3 * torch.randn(t.shape, generator=gen, dtype=t.dtype)
-    return x.float()
+from l2s.vocoder.griffinlim import FAST_ITERATIONS, GriffinLim, GriffinLimOptions
+from tests._signals import harmonic
 
 
 def mel_l1(wav, log_mel):
@@ -53,6 +41,9 @@ def test_registry_and_copy_synthesis():
     out = copy_synthesis(voc, wav)
     assert out.shape == wav.shape
     assert mel_l1(out[None], wav_to_mel(wav[None], normalized=False)) < 0.5
+    fast = get_vocoder("griffinlim-fast")  # half the iterations, the same front end
+    assert isinstance(fast, GriffinLim) and fast.options.n_iter == FAST_ITERATIONS < voc.options.n_iter
+    assert mel_l1(copy_synthesis(fast, wav)[None], wav_to_mel(wav[None], normalized=False)) < 0.5
 
 
 def test_batched_equals_per_item_and_chunked_close():

@@ -1,9 +1,17 @@
-"""Time alignment of a hypothesis to its reference by cross-correlation within a bounded lag.
+"""Time alignment of a hypothesis to its reference within a bounded lag.
 
 Intrusive metrics (STOI, PESQ, MCD, F0) compare frames one to one, so a generated clip
 that starts a few milliseconds late would be punished for the delay rather than its
-content. We find the lag that maximises the waveform cross-correlation within
-``+-max_lag_s``, shift the hypothesis back and crop both to their overlap.
+content. We find the lag within ``+-max_lag_s``, shift the hypothesis back and crop both
+to their overlap.
+
+The lag is found in two steps. The waveform cross-correlation alone is not enough: a
+vocoder or a generator that rebuilds the phase (Griffin-Lim, a diffusion model) is not
+waveform-coherent with the reference, and its correlation peaks at spurious lags of
+several milliseconds (measured: +-8 ms on Griffin-Lim copy-synthesis, which cost STOI
+0.03-0.1 on those clips). So the coarse lag maximises the correlation of the two
+log-magnitude spectrograms (phase-blind) at a 0.5 ms hop; the waveform correlation then
+refines it to the sample within one hop, which is exact for waveform-coherent pairs.
 """
 
 from __future__ import annotations
@@ -37,19 +45,59 @@ class Alignment:
         return self.lag / SAMPLE_RATE
 
 
-def find_lag(ref: np.ndarray, hyp: np.ndarray, max_lag: int) -> tuple:
-    """``(lag, normalised correlation)`` maximising ``sum_n ref[n] * hyp[n + lag]`` over ``|lag| <= max_lag``."""
-    ref = np.asarray(ref, dtype=np.float64)
-    hyp = np.asarray(hyp, dtype=np.float64)
+#: Spectrogram of the coarse, phase-blind lag search: 16 ms windows every 0.5 ms at 16 kHz.
+_COARSE_N_FFT = 256
+_COARSE_HOP = 8
+
+
+def _log_spectrogram(x: np.ndarray) -> np.ndarray:
+    """``(frames, bins)`` log-magnitude spectral shapes: frame k starts at sample ``k * _COARSE_HOP`` (a
+    signal shorter than a window is zero-padded); levels are floored 80 dB below the peak, then each
+    frame's mean over the bins and each bin's mean over time are removed, so that neither the loudness
+    envelope nor silence dominates the correlation, only how the spectrum changes."""
+    if len(x) < _COARSE_N_FFT:
+        x = np.pad(x, (0, _COARSE_N_FFT - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, _COARSE_N_FFT)[::_COARSE_HOP]
+    power = np.abs(np.fft.rfft(frames * np.hanning(_COARSE_N_FFT), axis=1)) ** 2
+    db = 10.0 * np.log10(np.maximum(power, power.max() * 1e-8 + 1e-30))
+    db -= db.mean(axis=1, keepdims=True)
+    return db - db.mean(axis=0, keepdims=True)
+
+
+def _spectral_lag(ref: np.ndarray, hyp: np.ndarray, max_frames: int) -> int:
+    """Frame lag ``j`` (|j| <= max_frames) maximising ``sum_t <R[t], H[t + j]>`` over the spectrogram bins."""
+    r, h = _log_spectrogram(ref), _log_spectrogram(hyp)
+    n = len(r) + len(h) - 1
+    size = 1 << (n - 1).bit_length()
+    # correlate every bin along time at once, then sum over bins: one inverse FFT
+    spectrum = (np.conj(np.fft.rfft(r, size, axis=0)) * np.fft.rfft(h, size, axis=0)).sum(axis=1)
+    full = np.fft.irfft(spectrum, size)
+    lags = np.arange(-(len(r) - 1), len(h))
+    keep = np.abs(lags) <= max_frames
+    return int(lags[keep][int(np.argmax(full[lags[keep] % size]))])
+
+
+def _waveform_lag(ref: np.ndarray, hyp: np.ndarray, lo: int, hi: int) -> tuple:
+    """``(lag, normalised correlation)`` maximising ``sum_n ref[n] * hyp[n + lag]`` over ``lo <= lag <= hi``."""
     full = correlate(hyp, ref, mode="full", method="fft")  # index k <-> lag k - (len(ref) - 1)
     lags = np.arange(-(len(ref) - 1), len(hyp))
-    keep = np.abs(lags) <= max_lag
+    keep = (lags >= lo) & (lags <= hi)
     if not np.any(keep):
         return 0, 0.0
     best = int(np.argmax(full[keep]))
     lag = int(lags[keep][best])
     norm = np.sqrt(np.dot(ref, ref) * np.dot(hyp, hyp))
     return lag, float(full[keep][best] / norm) if norm > 0 else 0.0
+
+
+def find_lag(ref: np.ndarray, hyp: np.ndarray, max_lag: int) -> tuple:
+    """``(lag, normalised waveform correlation at it)``: the delay of ``hyp`` (``hyp[n + lag]`` matches
+    ``ref[n]``), ``|lag| <= max_lag``; coarse by the spectrograms, refined by the waveforms."""
+    ref = np.asarray(ref, dtype=np.float64)
+    hyp = np.asarray(hyp, dtype=np.float64)
+    coarse = _COARSE_HOP * _spectral_lag(ref, hyp, max_lag // _COARSE_HOP)
+    lo, hi = max(coarse - _COARSE_HOP, -max_lag), min(coarse + _COARSE_HOP, max_lag)
+    return _waveform_lag(ref, hyp, lo, hi)
 
 
 def align(ref: np.ndarray, hyp: np.ndarray, max_lag_s: float = 0.5, sample_rate: int = SAMPLE_RATE) -> Alignment:

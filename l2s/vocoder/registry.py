@@ -32,6 +32,7 @@ VOCODER_KIND = "vocoder"
 
 _REGISTRY: Dict[str, str] = {
     "griffinlim": "l2s.vocoder.griffinlim:GriffinLim",
+    "griffinlim-fast": "l2s.vocoder.griffinlim:fast_griffin_lim",
 }
 
 
