@@ -125,6 +125,8 @@ def _stage_args(name: str, stage: str, spm: Path) -> List[str]:
         else:
             args += ["--model_config=!apply:l2s.train.vsr.vsr_config "
                      f"[tiny, {{tokenizer: char, vocab_size: 31, {VSR_MICRO}}}]"]
+        if name == "synthgrid":
+            args += ["--lm_order=3", "--lm_weight=0.3"]
     if stage in ("f0_ddsp", "melgen"):
         args.append(f"--vsr_model={small.vsr}")
     if stage == "melgen":
@@ -166,12 +168,18 @@ def test_recipe_stage_smoke_trains(name, stage, corpora, spm_dir, tmp_path):
     defaults = load_hparams(str(recipe), _placeholders(recipe, corpora[name], tmp_path / "d"))
     assert defaults["preset"] == ("tiny" if name == "synthgrid" else "base")
     _check_run(results, out, list(defaults["test_manifests"]))
-    if stage == "vsr" and name != "synthgrid":
+    if stage == "vsr":
         from l2s.models.vsr import load_vsr
 
         model = load_vsr(out / "model")
-        assert model.config.tokenizer == ("char" if name == "grid" else "sentencepiece")
-        assert model.config.d_model == 32
+        # with lm_order set (here for synthgrid only), a language model counted on the training text
+        # joins the test beam search and is exported with the model
+        assert (model.lm is not None) == (name == "synthgrid")
+        if model.lm is not None:
+            assert model.lm.options.order == 3 and model.beam_options(2).lm_weight == 0.3
+        if name != "synthgrid":
+            assert model.config.tokenizer == ("char" if name == "grid" else "sentencepiece")
+            assert model.config.d_model == 32
 
 
 @pytest.mark.parametrize("recipe", ["vocoders/vocos/hparams.yaml", "vocoders/hifigan/hparams.yaml",

@@ -30,3 +30,11 @@ def progress(items: Iterable[T], desc: str, total: Optional[int] = None, unit: s
 
     disable = not (sys.stderr.isatty() or os.environ.get("L2S_PROGRESS"))
     return tqdm(items, desc=desc, total=total, unit=unit, disable=disable, file=sys.stderr)
+
+
+def vsr_model_dir(model: str) -> Path:
+    """The lip reader's directory of ``model`` (a VSR directory, or a pipeline's ``vsr`` part)."""
+    from l2s.hub import PIPELINE_FILE, resolve
+
+    model_dir = resolve(model)
+    return model_dir / "vsr" if (model_dir / PIPELINE_FILE).is_file() else model_dir

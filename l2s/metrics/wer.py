@@ -77,11 +77,12 @@ def error_counts(reference: str, hypothesis: str, normalize: bool = True) -> Err
     )
 
 
-def corpus_counts(references: Sequence[str], hypotheses: Sequence[str]) -> ErrorCounts:
-    """Summed counts over utterances: the corpus WER is errors over all reference words, not a mean of WERs."""
+def corpus_counts(references: Sequence[str], hypotheses: Sequence[str], normalize: bool = True) -> ErrorCounts:
+    """Summed counts over utterances: the corpus WER is errors over all reference words, not a mean of WERs
+    (``normalize=False`` compares the words as they are, as the VSR recipes' WER does)."""
     total = ErrorCounts(0, 0, 0, 0, 0, 0)
     for ref, hyp in zip(references, hypotheses, strict=True):
-        total = total + error_counts(ref, hyp)
+        total = total + error_counts(ref, hyp, normalize)
     return total
 
 

@@ -7,7 +7,9 @@ CTC head (``ctc.ctc_lo``) and an attention decoder, trained with the hybrid loss
 keys are exactly Auto-AVSR's (see :mod:`l2s.models.convert_auto_avsr`).
 
 Generators use :meth:`VSRModel.encode`; text comes from :meth:`VSRModel.transcribe`. A checkpoint is an
-:mod:`l2s.hub` directory of kind ``vsr``: :func:`save_vsr` / :func:`load_vsr`.
+:mod:`l2s.hub` directory of kind ``vsr``: :func:`save_vsr` / :func:`load_vsr`; an optional token n-gram
+language model (:mod:`l2s.models.ngram_lm`, ``lm.json``) travels in it and joins the beam search through
+:meth:`VSRModel.beam_options`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from l2s.errors import InputError, ModelError
 from l2s.models.conformer import ConformerEncoder
 from l2s.models.decoding import BeamSearchOptions, LanguageModel, beam_search, greedy_ctc
 from l2s.models.frontend import Conv3dResNet
+from l2s.models.ngram_lm import LM_FILE, NgramLM, load_lm, save_lm
 from l2s.models.roi_transforms import roi_to_input
 from l2s.models.transformer_decoder import TransformerDecoder
 from l2s.models.vsr_loss import VSRLoss, add_sos_eos, hybrid_loss
@@ -92,6 +95,18 @@ class VSRModel(nn.Module):
         self.ctc = CTCHead(config.d_model, config.vocab_size, config.dropout)
         self.blank = 0
         self.sos = self.eos = config.vocab_size - 1
+        #: language model of the beam search (:func:`load_vsr` attaches a checkpoint's ``lm.json``).
+        self.lm: Optional[NgramLM] = None
+
+    def beam_options(self, beam_size: int, lm_weight: Optional[float] = None) -> Optional[BeamSearchOptions]:
+        """Search settings of this model: None (greedy CTC) for ``beam_size`` 0, else the joint search
+        with the model's CTC weight and, when a language model is attached, its recommended weight
+        (``lm_weight`` overrides it; 0 turns the language model off)."""
+        if beam_size <= 0:
+            return None
+        if lm_weight is None:
+            lm_weight = self.lm.options.weight if self.lm is not None else 0.0
+        return BeamSearchOptions(beam_size=beam_size, ctc_weight=self.config.ctc_weight, lm_weight=lm_weight)
 
     @property
     def feature_dim(self) -> int:
@@ -149,7 +164,8 @@ class VSRModel(nn.Module):
         Args:
             roi: ``(T, 96, 96)`` grayscale ROI, uint8 (or float in [0, 1]).
             beam: joint CTC/attention beam search settings; None for greedy CTC.
-            lm: optional language model for the beam search.
+            lm: language model for the beam search (default: the attached one, :attr:`lm`); it counts
+                only when ``beam.lm_weight`` is not 0.
         """
         if roi.dim() != 3 or roi.shape[0] == 0:
             raise InputError(f"expected one non-empty ROI clip of shape (T, H, W), got {tuple(roi.shape)}")
@@ -166,7 +182,7 @@ class VSRModel(nn.Module):
             score = sum(math.log(c) for c in confidences)
         else:
             best = beam_search(self.decoder, features, log_probs if beam.ctc_weight > 0 else None,
-                               self.sos, self.eos, self.blank, beam, lm)[0]
+                               self.sos, self.eos, self.blank, beam, lm if lm is not None else self.lm)[0]
             ids, score = best.token_ids, best.score
             confidences = self._decoder_confidences(features, ids)
         tokens = tuple(self.tokenizer.token_list[i] for i in ids) if self.tokenizer else ("",) * len(ids)
@@ -204,12 +220,17 @@ def build_vsr(config: VSRConfig, tokenizer: Optional[Tokenizer] = None,
 
 
 def save_vsr(model: VSRModel, path: Union[str, Path]) -> Path:
-    """Write ``model`` (config, weights, tokenizer files) as an l2s model directory."""
+    """Write ``model`` (config, weights, tokenizer files, its language model if any) as an l2s model directory."""
+    import tempfile
+
     from l2s.hub import save_model_dir
 
     extra = tokenizer_files(model.tokenizer) if model.tokenizer is not None else {}
-    return save_model_dir(path, kind=MODEL_KIND, config=model.config, state_dict=model.state_dict(),
-                          extra_files=extra)
+    with tempfile.TemporaryDirectory() as tmp:
+        if model.lm is not None:
+            extra[LM_FILE] = save_lm(model.lm, Path(tmp) / LM_FILE)
+        return save_model_dir(path, kind=MODEL_KIND, config=model.config, state_dict=model.state_dict(),
+                              extra_files=extra)
 
 
 def load_vsr(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> VSRModel:
@@ -217,7 +238,7 @@ def load_vsr(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -
 
     Returns:
         The model in eval mode, with its tokenizer attached (None for a SentencePiece model saved
-        without its tokenizer files).
+        without its tokenizer files) and its language model (``lm.json``) when the directory has one.
     """
     from l2s.hub import load_model_dir, resolve
 
@@ -231,4 +252,18 @@ def load_vsr(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -
         model.load_state_dict(model_dir.state_dict, strict=True)
     except RuntimeError as exc:
         raise ModelError(f"{model_dir.path}: weights do not fit the config: {str(exc).splitlines()[0]}") from None
+    if (model_dir.path / LM_FILE).is_file():
+        model.lm = check_lm(load_lm(model_dir.path / LM_FILE), model, model_dir.path / LM_FILE)
     return model.to(device).eval()
+
+
+def check_lm(lm: NgramLM, model: VSRModel, where: Union[str, Path]) -> NgramLM:
+    """``lm`` if it speaks ``model``'s vocabulary.
+
+    Raises:
+        ModelError: the vocabulary size or the sos/eos ids differ.
+    """
+    if (lm.vocab_size, lm.sos, lm.eos) != (model.config.vocab_size, model.sos, model.eos):
+        raise ModelError(f"{where}: language model over {lm.vocab_size} tokens (sos {lm.sos}), the lip reader "
+                         f"has {model.config.vocab_size} (sos {model.sos})")
+    return lm

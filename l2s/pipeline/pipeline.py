@@ -220,10 +220,7 @@ class Lip2Speech:
             features = self.vsr.encode(roi_t)
             if not decode:
                 return LipReading(features)
-            from l2s.models.decoding import BeamSearchOptions
-
-            beam = BeamSearchOptions(beam_size=self.spec.vsr_beam_size) if self.spec.vsr_beam_size > 0 else None
-            reading = self.vsr.decode_features(features[0], beam)
+            reading = self.vsr.decode_features(features[0], self.vsr.beam_options(self.spec.vsr_beam_size))
         return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences))
 
     def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None,

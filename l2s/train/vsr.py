@@ -3,6 +3,8 @@
 Random crop + horizontal flip + adaptive time masking, CTC weight and label smoothing
 from the model config, length-bucketed batches, SpeechBrain checkpoints and resume,
 and an evaluation step that writes WER/CER per split to ``<output_folder>/metrics.json``.
+With ``lm_order`` > 0 a token n-gram language model is estimated from the training transcripts,
+joins the test beam search with ``lm_weight`` and is exported with the model (``lm.json``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import speechbrain as sb
 import torch
 
 from l2s.config import VSR_PRESETS, VSRConfig
-from l2s.models.decoding import BeamSearchOptions
+from l2s.data.manifest import read_manifest
+from l2s.errors import InputError
+from l2s.models.ngram_lm import NgramLM, NgramOptions
 from l2s.models.roi_transforms import augment_roi, roi_to_input
 from l2s.models.vsr import VSRModel, build_vsr, save_vsr
-from l2s.text.tokenizer import load_tokenizer
+from l2s.text.tokenizer import Tokenizer, load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader, unwrap
 
@@ -51,8 +55,7 @@ class VSRBrain(L2SBrain):
     def _score(self, video, lengths, batch, beam_size: int):
         """Decode each clip alone (as inference does) and accumulate WER/CER; beam 0 = greedy CTC."""
         model: VSRModel = unwrap(self.modules.vsr)
-        beam = None if beam_size <= 0 else BeamSearchOptions(beam_size=beam_size,
-                                                             ctc_weight=model.config.ctc_weight)
+        beam = model.beam_options(beam_size)
         with torch.no_grad():
             for i in range(video.shape[0]):
                 n = int(lengths[i])
@@ -77,6 +80,26 @@ class VSRBrain(L2SBrain):
         return {"WER": self.wer_metric.summarize("error_rate"), "CER": self.cer_metric.summarize("error_rate")}
 
 
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """Refuse language-model settings that cannot work, before anything is written."""
+    order, weight = hparams.get("lm_order", 0) or 0, hparams.get("lm_weight", 0.0) or 0.0
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InputError(f"lm_order must be an integer >= 0 (0: no language model), got {order!r}")
+    if order > 0:
+        try:
+            NgramOptions(order=order, discount=float(hparams.get("lm_discount", 0.75)), weight=float(weight))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"bad language-model settings: {exc}") from None
+
+
+def estimate_lm(manifest, tokenizer: Tokenizer, hparams: Mapping[str, Any]) -> NgramLM:
+    """The recipe's token n-gram model, counted on the transcripts of ``manifest``."""
+    options = NgramOptions(order=int(hparams["lm_order"]), discount=float(hparams.get("lm_discount", 0.75)),
+                           weight=float(hparams.get("lm_weight", 0.0) or 0.0))
+    return NgramLM.estimate((tokenizer.encode(u.text) for u in read_manifest(manifest) if u.text),
+                            tokenizer.vocab_size, tokenizer.sos_id, tokenizer.eos_id, (tokenizer.blank_id,), options)
+
+
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     """Train, evaluate every test split with the best checkpoint, export the model directory."""
     config: VSRConfig = hparams["model_config"]
@@ -84,6 +107,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, model config {config.vocab_size}")
     model = build_vsr(config, tokenizer)
+    if int(hparams.get("lm_order", 0) or 0) > 0:
+        model.lm = estimate_lm(hparams["train_manifest"], tokenizer, hparams)
     hparams["modules"] = {"vsr": model}
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"],
