@@ -48,6 +48,7 @@ class Alignment:
 #: Spectrogram of the coarse, phase-blind lag search: 16 ms windows every 0.5 ms at 16 kHz.
 _COARSE_N_FFT = 256
 _COARSE_HOP = 8
+_BIN_GROUP = 16
 
 
 def _log_spectrogram(x: np.ndarray) -> np.ndarray:
@@ -69,8 +70,12 @@ def _spectral_lag(ref: np.ndarray, hyp: np.ndarray, max_frames: int) -> int:
     r, h = _log_spectrogram(ref), _log_spectrogram(hyp)
     n = len(r) + len(h) - 1
     size = 1 << (n - 1).bit_length()
-    # correlate every bin along time at once, then sum over bins: one inverse FFT
-    spectrum = (np.conj(np.fft.rfft(r, size, axis=0)) * np.fft.rfft(h, size, axis=0)).sum(axis=1)
+    # correlate the bins along time, summed over bins: one inverse FFT; bins go in groups so that a
+    # minute of audio needs tens of MB, not GB
+    spectrum = np.zeros(size // 2 + 1, dtype=np.complex128)
+    for start in range(0, r.shape[1], _BIN_GROUP):
+        group = slice(start, start + _BIN_GROUP)
+        spectrum += (np.conj(np.fft.rfft(r[:, group], size, axis=0)) * np.fft.rfft(h[:, group], size, axis=0)).sum(1)
     full = np.fft.irfft(spectrum, size)
     lags = np.arange(-(len(r) - 1), len(h))
     keep = np.abs(lags) <= max_frames
