@@ -172,3 +172,15 @@ def test_recipe_language_model_settings_are_checked_before_training():
                 {"lm_order": 6, "lm_discount": 1.5}):
         with pytest.raises(InputError):
             check_hparams(bad)
+
+
+def test_the_distribution_cache_is_bounded_and_evicts_the_oldest():
+    from l2s.models import ngram_lm
+
+    vocab = ngram_lm._CACHE_FLOATS  # large vocabulary: the cache keeps its minimum of 64 contexts
+    lm = NgramLM.estimate([[2, 3, 4]], vocab, vocab - 1, vocab - 1, options=NgramOptions(order=2))
+    first = lm.distribution([2]).copy()
+    for token in range(5, 205):
+        lm.distribution([token])
+    assert len(lm._cache) == 64 and (2,) not in lm._cache
+    np.testing.assert_array_equal(lm.distribution([2]), first)  # recomputed the same

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
@@ -38,6 +38,8 @@ LM_FILE = "lm.json"
 _FORMAT = "l2s-token-ngram-v1"
 #: Log-probability of a token the model never emits (the CTC blank); finite, as decoding.LOG_ZERO.
 _LOG_ZERO = -1e10
+#: Cached next-token distributions, in floats: about 32 MB whatever the vocabulary size.
+_CACHE_FLOATS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,8 @@ class NgramLM:
         if sos != eos:
             self._base[sos] = 0.0
         self._base /= self._base.sum()
-        self._cache: Dict[Context, np.ndarray] = {}
+        self._cache: "OrderedDict[Context, np.ndarray]" = OrderedDict()
+        self._cache_size = max(64, _CACHE_FLOATS // vocab_size)
 
     @classmethod
     def estimate(cls, sentences: Iterable[Sequence[int]], vocab_size: int, sos: int, eos: int,
@@ -143,6 +146,10 @@ class NgramLM:
         cached = self._cache.get(key)
         if cached is None:
             cached = self._cache[key] = self._interpolate(key)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return cached
 
     def _context(self, history: Sequence[int]) -> Context:
