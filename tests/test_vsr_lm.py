@@ -157,9 +157,13 @@ def test_cli_tune_scores_every_setting_and_saves_the_best(tmp_path):
         assert load_lm(tmp_path / "lm.json").options.order == best["order"]
     else:
         assert res.exit_code == 2 and "nothing to save" in res.output
+    for bad, message in (("x", "comma-separated"), ("-1", "weights numbers >= 0"), ("", "weights numbers >= 0")):
+        res = CliRunner().invoke(main, ["lm", "tune", str(valid), "--train", str(valid), "--model", str(small.vsr),
+                                        "--weights", bad])
+        assert res.exit_code == 2 and message in res.output, (bad, res.output)
     res = CliRunner().invoke(main, ["lm", "tune", str(valid), "--train", str(valid), "--model", str(small.vsr),
-                                    "--weights", "x"])
-    assert res.exit_code == 2 and "comma-separated" in res.output
+                                    "--orders", "2.5"])
+    assert res.exit_code == 2 and "integers >= 1" in res.output
 
 
 def test_recipe_language_model_settings_are_checked_before_training():

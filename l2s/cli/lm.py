@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import click
@@ -94,6 +93,7 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     from l2s.cli._common import progress
     from l2s.data.dataset import load_roi
     from l2s.data.manifest import read_manifest
+    from l2s.io.atomic import atomic_write_text
     from l2s.metrics.wer import corpus_counts
     from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
     from l2s.models.vsr import load_vsr
@@ -109,8 +109,13 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     with torch.no_grad():
         feats = [vsr.encode(torch.from_numpy(load_roi(u.roi)).unsqueeze(0))[0]
                  for u in progress(utts, "encoding", unit="clip")]
-    grid = [(0, 0.0)] if 0.0 in _floats(weights) else []
-    grid += [(int(o), w) for o in _floats(orders) for w in _floats(weights) if w > 0]
+    order_list, weight_list = _floats(orders), _floats(weights)
+    if any(o < 1 or o != int(o) for o in order_list) or any(w < 0 for w in weight_list) or not weight_list:
+        raise InputError(f"orders must be integers >= 1 and weights numbers >= 0, got {orders!r} and {weights!r}")
+    grid = [(0, 0.0)] if 0.0 in weight_list else []
+    grid += [(int(o), w) for o in order_list for w in weight_list if w > 0]
+    if not grid:
+        raise InputError("nothing to try: give --orders for the weights above 0")
     results, models = [], {}
     for order, weight in progress(grid, "decoding", unit="setting"):
         if order:
@@ -125,8 +130,8 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     click.echo(f"best: order {best['order'] or '-'} weight {best['weight']:g} (WER {best['wer']:.2f} % on "
                f"{len(utts)} clips)")
     if out:
-        Path(out).write_text(json.dumps({"manifest": str(manifest), "beam": beam, "results": results,
-                                         "best": best}, indent=1))
+        atomic_write_text(out, json.dumps({"manifest": str(manifest), "beam": beam, "results": results,
+                                           "best": best}, indent=1))
     if save:
         if not best["order"]:
             raise InputError("the best setting uses no language model: nothing to save")
