@@ -65,7 +65,10 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     loaded = load_lm(path)
     assert loaded.options == lm.options and loaded.counts == lm.counts
     np.testing.assert_array_equal(loaded.distribution([A]), lm.distribution([A]))
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["lm.json"]  # no temporary file left
+    heavier = lm.with_weight(0.9)
+    assert heavier.options == NgramOptions(order=3, discount=0.5, weight=0.9) and lm.options.weight == 0.5
+    np.testing.assert_array_equal(heavier.distribution([A]), lm.distribution([A]))
     (tmp_path / "bad.json").write_text(json.dumps({"format": "something"}))
     for bad in (tmp_path / "bad.json", tmp_path / "missing.json"):
         with pytest.raises(ModelError):

@@ -25,6 +25,16 @@ def _sentences(paths: Tuple[str, ...]) -> Iterator[str]:
             yield from (line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
+def _reader(model: str):
+    """The lip reader of ``model`` (loaded on CPU), which must carry its tokenizer."""
+    from l2s.models.vsr import load_vsr
+
+    vsr = load_vsr(vsr_model_dir(model))
+    if vsr.tokenizer is None:
+        raise InputError(f"{model}: the lip reader has no tokenizer files, so text cannot be tokenised")
+    return vsr
+
+
 @click.group()
 def lm() -> None:
     """Token n-gram language models (shallow fusion in `l2s transcribe` and the VSR recipes)."""
@@ -46,17 +56,12 @@ def estimate(texts: Tuple[str, ...], out: str, model: str, order: int, discount:
              valid: Tuple[str, ...]) -> None:
     """Count a Kneser-Ney n-gram model over the lip reader's tokens from TEXTS (manifests or text files)."""
     from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
-    from l2s.models.vsr import load_vsr
 
-    vsr = load_vsr(vsr_model_dir(model))
-    tok = vsr.tokenizer
-    if tok is None:
-        raise InputError(f"{model}: the lip reader has no tokenizer files, so text cannot be tokenised")
-    sentences: List[List[int]] = [tok.encode(s) for s in _sentences(texts)]
+    tok = _reader(model).tokenizer
+    sentences = list(_sentences(texts))
     if not sentences:
         raise InputError("no sentences in " + ", ".join(texts))
-    options = NgramOptions(order=order, discount=discount, weight=weight)
-    model_lm = NgramLM.estimate(sentences, tok.vocab_size, tok.sos_id, tok.eos_id, (tok.blank_id,), options)
+    model_lm = NgramLM.from_texts(sentences, tok, NgramOptions(order=order, discount=discount, weight=weight))
     save_lm(model_lm, out)
     click.echo(f"{out}: order {order}, {len(model_lm.counts)} distinct {order}-grams from {len(sentences)} sentences")
     if valid:
@@ -96,16 +101,14 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     from l2s.io.atomic import atomic_write_text
     from l2s.metrics.wer import corpus_counts
     from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
-    from l2s.models.vsr import load_vsr
 
-    vsr = load_vsr(vsr_model_dir(model))
-    tok = vsr.tokenizer
-    if tok is None:
-        raise InputError(f"{model}: the lip reader has no tokenizer files, so text cannot be tokenised")
+    vsr = _reader(model)
     utts = [u for u in read_manifest(existing_file(manifest, "manifest")) if u.text]
     if not utts:
         raise InputError(f"{manifest}: no utterance with a transcript")
-    train = [tok.encode(s) for s in _sentences(train_texts)]
+    train = list(_sentences(train_texts))
+    if not train:
+        raise InputError("no sentences in " + ", ".join(train_texts))
     with torch.no_grad():
         feats = [vsr.encode(torch.from_numpy(load_roi(u.roi)).unsqueeze(0))[0]
                  for u in progress(utts, "encoding", unit="clip")]
@@ -119,8 +122,7 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     results, models = [], {}
     for order, weight in progress(grid, "decoding", unit="setting"):
         if order:
-            models[order] = models.get(order) or NgramLM.estimate(
-                train, tok.vocab_size, tok.sos_id, tok.eos_id, (tok.blank_id,), NgramOptions(order=order))
+            models[order] = models.get(order) or NgramLM.from_texts(train, vsr.tokenizer, NgramOptions(order=order))
         vsr.lm = models[order].with_weight(weight) if order else None
         hyps = [vsr.decode_features(f, vsr.beam_options(beam)).text for f in feats]
         score = corpus_counts([u.text for u in utts], hyps, normalize=False)

@@ -19,12 +19,11 @@ its highest-order counts (``lm.json`` beside a VSR checkpoint, see :mod:`l2s.mod
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-import os
-import tempfile
 from collections import Counter, OrderedDict, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
@@ -32,6 +31,8 @@ import numpy as np
 import torch
 
 from l2s.errors import ModelError
+from l2s.io.atomic import atomic_write_text
+from l2s.text.tokenizer import Tokenizer
 
 #: File name of a language model stored beside a VSR checkpoint.
 LM_FILE = "lm.json"
@@ -140,6 +141,14 @@ class NgramLM:
             raise ModelError("no sentences to estimate a language model from")
         return cls(counts, vocab_size, sos, eos, never, options)
 
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], tokenizer: Tokenizer,
+                   options: NgramOptions = NgramOptions()) -> "NgramLM":
+        """:meth:`estimate` over ``texts`` in ``tokenizer``'s ids (a VSR model's tokenizer: its sos/eos, the
+        CTC blank never emitted)."""
+        return cls.estimate((tokenizer.encode(t) for t in texts), tokenizer.vocab_size, tokenizer.sos_id,
+                            tokenizer.eos_id, (tokenizer.blank_id,), options)
+
     def distribution(self, context: Sequence[int]) -> np.ndarray:
         """``P(. | context)`` over the vocabulary, ``(V,)``; the context is the last ``order - 1`` ids."""
         key = self._context(context)
@@ -217,24 +226,17 @@ class NgramLM:
             raise ModelError(f"bad n-gram language model ({exc})") from None
 
     def with_weight(self, weight: float) -> "NgramLM":
-        """The same counts with another recommended weight."""
-        return NgramLM(self.counts, self.vocab_size, self.sos, self.eos, self.never,
-                       NgramOptions(self.options.order, self.options.discount, weight))
+        """The same model with another recommended weight (the counts and the cache are shared, not rebuilt:
+        the weight only scales the model's scores in the search)."""
+        other = copy.copy(self)
+        other.options = replace(self.options, weight=weight)
+        return other
 
 
 def save_lm(lm: NgramLM, path: Union[str, Path]) -> Path:
     """Write ``lm`` as JSON (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(lm.to_dict(), f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    atomic_write_text(path, json.dumps(lm.to_dict(), separators=(",", ":")))
+    return Path(path)
 
 
 def load_lm(path: Union[str, Path]) -> NgramLM:

@@ -10,7 +10,7 @@ joins the test beam search with ``lm_weight`` and is exported with the model (``
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import speechbrain as sb
 import torch
@@ -21,7 +21,7 @@ from l2s.errors import InputError
 from l2s.models.ngram_lm import NgramLM, NgramOptions
 from l2s.models.roi_transforms import augment_roi, roi_to_input
 from l2s.models.vsr import VSRModel, build_vsr, save_vsr
-from l2s.text.tokenizer import Tokenizer, load_tokenizer
+from l2s.text.tokenizer import load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader, unwrap
 
@@ -80,24 +80,30 @@ class VSRBrain(L2SBrain):
         return {"WER": self.wer_metric.summarize("error_rate"), "CER": self.cer_metric.summarize("error_rate")}
 
 
-def check_hparams(hparams: Mapping[str, Any]) -> None:
-    """Refuse language-model settings that cannot work, before anything is written."""
-    order, weight = hparams.get("lm_order", 0) or 0, hparams.get("lm_weight", 0.0) or 0.0
+def lm_options(hparams: Mapping[str, Any]) -> Optional[NgramOptions]:
+    """The recipe's language-model settings (``lm_order``, ``lm_weight``, ``lm_discount``); None for
+    ``lm_order`` 0 (no language model).
+
+    Raises:
+        InputError: settings that cannot work.
+    """
+    order = hparams.get("lm_order", 0) or 0
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise InputError(f"lm_order must be an integer >= 0 (0: no language model), got {order!r}")
-    if order > 0:
-        try:
-            NgramOptions(order=order, discount=float(hparams.get("lm_discount", 0.75)), weight=float(weight))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad language-model settings: {exc}") from None
+    if order == 0:
+        return None
+    settings = {"order": order, "weight": hparams.get("lm_weight", 0.0) or 0.0}
+    if hparams.get("lm_discount") is not None:  # else NgramOptions' default
+        settings["discount"] = hparams.get("lm_discount")
+    try:
+        return NgramOptions(**{k: v if k == "order" else float(v) for k, v in settings.items()})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad language-model settings: {exc}") from None
 
 
-def estimate_lm(manifest, tokenizer: Tokenizer, hparams: Mapping[str, Any]) -> NgramLM:
-    """The recipe's token n-gram model, counted on the transcripts of ``manifest``."""
-    options = NgramOptions(order=int(hparams["lm_order"]), discount=float(hparams.get("lm_discount", 0.75)),
-                           weight=float(hparams.get("lm_weight", 0.0) or 0.0))
-    return NgramLM.estimate((tokenizer.encode(u.text) for u in read_manifest(manifest) if u.text),
-                            tokenizer.vocab_size, tokenizer.sos_id, tokenizer.eos_id, (tokenizer.blank_id,), options)
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """Refuse language-model settings that cannot work, before anything is written."""
+    lm_options(hparams)
 
 
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
@@ -107,8 +113,10 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, model config {config.vocab_size}")
     model = build_vsr(config, tokenizer)
-    if int(hparams.get("lm_order", 0) or 0) > 0:
-        model.lm = estimate_lm(hparams["train_manifest"], tokenizer, hparams)
+    options = lm_options(hparams)
+    if options is not None:  # counted on the training transcripts
+        model.lm = NgramLM.from_texts((u.text for u in read_manifest(hparams["train_manifest"]) if u.text),
+                                      tokenizer, options)
     hparams["modules"] = {"vsr": model}
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"],
