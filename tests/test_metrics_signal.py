@@ -26,6 +26,7 @@ def test_identity_pair_is_perfect(ref):
     assert pesq_wb(ref, ref).value > 4.5
     f0 = f0_scores(ref, ref)
     assert f0.f0_rmse.value == 0.0 and f0.vuv_error.value == 0.0 and f0.logf0_corr.value == pytest.approx(1.0)
+    assert f0.gpe.value == 0.0 and f0.f0_rmse_fine.value == 0.0
 
 
 def test_white_noise_scores_low(ref, noise):
@@ -55,3 +56,36 @@ def test_shifted_copy_scores_like_identity_after_alignment(ref):
     a = align(ref, late)
     assert a.lag == 1234
     assert stoi(a.ref, a.hyp).value == pytest.approx(1.0, abs=1e-6)
+
+
+def test_gross_pitch_error_splits_octave_errors_from_fine_ones():
+    from l2s.metrics.spectral import GROSS_PITCH_TOLERANCE, PitchErrorSums, pitch_error_sums
+
+    ref = np.array([100.0, 100.0, 100.0, 100.0, 200.0, 0.0])
+    hyp = np.array([110.0, 90.0, 200.0, 100.0, 50.0, 120.0])  # two fine errors, two octave errors
+    both = (ref > 0) & (hyp > 0)
+    sums = pitch_error_sums(ref, hyp, both)
+    assert sums.frames == 5 and sums.gross == 2
+    assert sums.gpe == pytest.approx(0.4)
+    assert sums.fine_rmse == pytest.approx(np.sqrt((100 + 100 + 0) / 3))
+    assert sums.rmse == pytest.approx(np.sqrt((100 + 100 + 100 ** 2 + 0 + 150 ** 2) / 5))
+    # the tolerance is relative to the reference: 19 % off is fine, 21 % is gross
+    limit = 100 * (1 + GROSS_PITCH_TOLERANCE)
+    edge = pitch_error_sums(np.array([100.0, 100.0]), np.array([limit - 1, limit + 1]), np.ones(2, bool))
+    assert edge.gross == 1
+    # pooled sums are what two clips give together
+    pooled = sums + edge
+    assert pooled.frames == 7 and pooled.gross == 3
+    assert np.isnan(PitchErrorSums().rmse) and np.isnan(PitchErrorSums().gpe)
+
+
+def test_f0_scores_report_gpe_of_an_octave_shifted_copy(ref):
+    from l2s.features.pitch import extract_f0
+
+    track = extract_f0(ref)
+    doubled = type(track)(f0=track.f0 * 2, voiced=track.voiced, frame_rate=track.frame_rate)
+    scores = f0_scores(ref, ref, ref_track=track, hyp_track=doubled)
+    assert scores.gpe.value == pytest.approx(1.0)  # every voiced frame an octave off
+    assert scores.f0_rmse_fine.value is None and scores.f0_rmse_fine.reason
+    same = f0_scores(ref, ref)
+    assert same.gpe.value == 0.0 and same.f0_rmse_fine.value == 0.0

@@ -54,7 +54,7 @@ def to_json(report: EvalReport) -> dict:
 def _fmt(value: Optional[float], col: str) -> str:
     if value is None:
         return "n/a"
-    if col in ("wer", "cer", "vuv_error"):
+    if col in ("wer", "cer", "vuv_error", "gpe"):
         return f"{100 * value:.1f}%"
     return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
 

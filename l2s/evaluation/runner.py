@@ -19,6 +19,7 @@ from l2s.evaluation.inputs import Utterance
 from l2s.io.audio import read_audio
 from l2s.metrics.align import align
 from l2s.metrics.base import Score
+from l2s.metrics.spectral import F0_SCORE_NAMES
 from l2s.metrics.wer import ErrorCounts, error_counts
 
 # Metric groups a user can ask for, and the report columns each one fills.
@@ -29,7 +30,7 @@ METRIC_COLUMNS: Dict[str, Tuple[str, ...]] = {
     "pesq": ("pesq_wb",),
     "mcd": ("mcd",),
     "mcd_dtw": ("mcd_dtw",),
-    "f0": ("f0_rmse", "vuv_error", "logf0_corr"),
+    "f0": F0_SCORE_NAMES,
     "dnsmos": ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"),
     "speaker": ("speaker_sim",),
     "sync": ("sync_conf", "sync_dist", "sync_offset"),

@@ -21,6 +21,9 @@ from l2s.metrics.align import dtw_path
 from l2s.metrics.base import Score, silence_reason
 
 MCEP_DIM = 25  # c0..c24; c0 is dropped, leaving the conventional 24
+#: A voiced frame's F0 error is *gross* when it is more than this fraction of the reference F0 (the usual 20 %
+#: of the gross pitch error, GPE: octave and half-octave errors of a tracker or of a prediction).
+GROSS_PITCH_TOLERANCE = 0.2
 _MCD_CONST = 10.0 * np.sqrt(2.0) / np.log(10.0)
 
 
@@ -61,20 +64,73 @@ def mcd(ref: np.ndarray, hyp: np.ndarray, dtw: bool = False) -> Score:
 
 
 @dataclass(frozen=True)
+class PitchErrorSums:
+    """Sums over the frames voiced in both tracks, to pool clips before taking rates and roots.
+
+    Attributes:
+        frames: frames voiced in both.
+        sq_error: sum of squared F0 differences (Hz^2).
+        gross: frames whose error exceeds :data:`GROSS_PITCH_TOLERANCE` of the reference F0.
+        fine_sq_error: sum of squared differences over the other (fine) frames (Hz^2).
+    """
+
+    frames: float = 0.0
+    sq_error: float = 0.0
+    gross: float = 0.0
+    fine_sq_error: float = 0.0
+
+    def __add__(self, other: "PitchErrorSums") -> "PitchErrorSums":
+        return PitchErrorSums(self.frames + other.frames, self.sq_error + other.sq_error, self.gross + other.gross,
+                              self.fine_sq_error + other.fine_sq_error)
+
+    @property
+    def rmse(self) -> float:
+        """F0 RMSE in Hz over all frames voiced in both (NaN with none)."""
+        return float(np.sqrt(self.sq_error / self.frames)) if self.frames else float("nan")
+
+    @property
+    def gpe(self) -> float:
+        """Gross pitch error: the share of those frames with a gross error (NaN with none)."""
+        return self.gross / self.frames if self.frames else float("nan")
+
+    @property
+    def fine_rmse(self) -> float:
+        """F0 RMSE in Hz over the frames without a gross error (NaN with none)."""
+        fine = self.frames - self.gross
+        return float(np.sqrt(self.fine_sq_error / fine)) if fine else float("nan")
+
+
+def pitch_error_sums(ref_hz: np.ndarray, hyp_hz: np.ndarray, both: np.ndarray) -> PitchErrorSums:
+    """:class:`PitchErrorSums` of two F0 tracks in Hz on the frames where ``both`` (bool) is true."""
+    r = np.asarray(ref_hz, dtype=np.float64)[both]
+    h = np.asarray(hyp_hz, dtype=np.float64)[both]
+    sq = (h - r) ** 2
+    gross = np.abs(h - r) > GROSS_PITCH_TOLERANCE * r
+    return PitchErrorSums(float(r.size), float(sq.sum()), float(gross.sum()), float(sq[~gross].sum()))
+
+
+@dataclass(frozen=True)
 class F0Scores:
     """F0 agreement of an aligned pair (frames at 100 Hz)."""
 
     f0_rmse: Score
     vuv_error: Score
     logf0_corr: Score
+    gpe: Score
+    f0_rmse_fine: Score
 
     def as_dict(self) -> Dict[str, Score]:
-        return {"f0_rmse": self.f0_rmse, "vuv_error": self.vuv_error, "logf0_corr": self.logf0_corr}
+        return {"f0_rmse": self.f0_rmse, "vuv_error": self.vuv_error, "logf0_corr": self.logf0_corr,
+                "gpe": self.gpe, "f0_rmse_fine": self.f0_rmse_fine}
+
+
+F0_SCORE_NAMES = ("f0_rmse", "vuv_error", "logf0_corr", "gpe", "f0_rmse_fine")
 
 
 def f0_scores(ref: np.ndarray, hyp: np.ndarray, ref_track: "PitchTrack | None" = None,
               hyp_track: "PitchTrack | None" = None) -> F0Scores:
-    """F0 RMSE (Hz, frames voiced in both), V/UV decision error rate, and log-F0 Pearson correlation.
+    """F0 RMSE (Hz, frames voiced in both), V/UV decision error rate, log-F0 Pearson correlation, the gross
+    pitch error (GPE) and the RMSE of the other frames (:class:`PitchErrorSums`).
 
     Args:
         ref, hyp: ``(N,)`` aligned waveforms.
@@ -83,7 +139,7 @@ def f0_scores(ref: np.ndarray, hyp: np.ndarray, ref_track: "PitchTrack | None" =
     for wav, what in ((ref, "reference"), (hyp, "hypothesis")):
         reason = silence_reason(np.asarray(wav), what)
         if reason:
-            return F0Scores(*(Score.missing(n, reason) for n in ("f0_rmse", "vuv_error", "logf0_corr")))
+            return F0Scores(*(Score.missing(n, reason) for n in F0_SCORE_NAMES))
     r = ref_track or extract_f0(ref)
     h = hyp_track or extract_f0(hyp)
     n = min(len(r.f0), len(h.f0))
@@ -92,12 +148,16 @@ def f0_scores(ref: np.ndarray, hyp: np.ndarray, ref_track: "PitchTrack | None" =
     both = rv & hv
     if np.count_nonzero(both) < 2:
         why = "fewer than 2 frames voiced in both"
-        return F0Scores(Score.missing("f0_rmse", why), vuv, Score.missing("logf0_corr", why))
+        return F0Scores(*(vuv if name == "vuv_error" else Score.missing(name, why) for name in F0_SCORE_NAMES))
+    sums = pitch_error_sums(r.f0[:n], h.f0[:n], both)
     fr, fh = r.f0[:n][both].astype(np.float64), h.f0[:n][both].astype(np.float64)
-    rmse = Score.of("f0_rmse", float(np.sqrt(np.mean((fr - fh) ** 2))))
+    rmse = Score.of("f0_rmse", sums.rmse)
+    gpe = Score.of("gpe", sums.gpe)
+    fine = (Score.of("f0_rmse_fine", sums.fine_rmse) if sums.gross < sums.frames
+            else Score.missing("f0_rmse_fine", "every frame voiced in both has a gross error"))
     lr, lh = np.log(fr), np.log(fh)
     if np.std(lr) == 0 or np.std(lh) == 0:
         corr = Score.missing("logf0_corr", "constant log-F0 on the shared voiced frames")
     else:
         corr = Score.of("logf0_corr", float(np.corrcoef(lr, lh)[0, 1]))
-    return F0Scores(rmse, vuv, corr)
+    return F0Scores(rmse, vuv, corr, gpe, fine)

@@ -4,7 +4,8 @@ The visual features come from a frozen, already trained lip reader (``vsr_model`
 Loss: the F0 predictor's L1 on voiced log-F0 + BCE on voicing, plus the multi-resolution
 STFT loss of the prior waveform (synthesised with the ground-truth F0: teacher forcing)
 against the recording. Evaluation runs the prior on its OWN predicted F0 and reports, per
-split, voiced F0 RMSE (Hz), voicing error, the prior mel's L1 to the ground-truth mel and
+split, voiced F0 RMSE (Hz) with its gross pitch error (GPE: frames more than 20 % off) and the RMSE of the
+other frames, voicing error, the prior mel's L1 to the ground-truth mel and
 that of a baseline predicting the training-set mean mel.
 
 With ``speaker_reference: True`` both networks also read a speaker embedding: Resemblyzer's, of a *different*
@@ -26,6 +27,7 @@ from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
 from l2s.errors import InputError
 from l2s.features.mel import wav_to_mel
 from l2s.models.ddsp import CoarsePrior, save_coarse_prior
+from l2s.metrics.spectral import PitchErrorSums, pitch_error_sums
 from l2s.models.f0 import F0Targets, decode_f0, f0_loss, match_f0_level
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
@@ -124,12 +126,14 @@ class PriorBrain(L2SBrain):
                 self.sums["stoi_n"] += 1
 
     def _score_f0(self, f0_hz, voiced, targets, suffix: str = "") -> int:
-        """Accumulate voiced F0 squared error and voicing errors; returns the frames compared."""
+        """Accumulate voiced F0 errors (:class:`~l2s.metrics.spectral.PitchErrorSums`) and voicing errors;
+        returns the frames compared."""
         t = min(f0_hz.shape[1], targets.mask.shape[1])
         mask, ref_voiced = targets.mask[:, :t], targets.voiced[:, :t]
         both = mask & ref_voiced & voiced[:, :t]
-        self.sums["f0_sq" + suffix] += float(((f0_hz[:, :t] - targets.f0_hz[:, :t]) ** 2 * both).sum())
-        self.sums["f0_n" + suffix] += float(both.sum())
+        sums = pitch_error_sums(targets.f0_hz[:, :t].cpu().numpy(), f0_hz[:, :t].detach().cpu().numpy(),
+                                both.cpu().numpy())
+        self.pitch["f0" + suffix] = self.pitch.get("f0" + suffix, PitchErrorSums()) + sums
         self.sums["vuv_err" + suffix] += float(((voiced[:, :t] != ref_voiced) & mask).sum())
         return t
 
@@ -153,22 +157,27 @@ class PriorBrain(L2SBrain):
             self.stft_loss = MultiResolutionSTFTLoss().to(self.device)
 
     def on_stage_start(self, stage, epoch=None):
-        keys = ("f0_sq", "f0_n", "vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n")
-        variants = tuple(f"{k}{v}" for v in REFERENCE_VARIANTS for k in ("f0_sq", "f0_n", "vuv_err"))
-        self.sums = dict.fromkeys(keys + variants, 0.0)
+        keys = ("vuv_err", "frames", "mel_l1", "base_l1", "stoi", "stoi_n")
+        self.sums = dict.fromkeys(keys + tuple(f"vuv_err{v}" for v in REFERENCE_VARIANTS), 0.0)
+        self.pitch: Dict[str, PitchErrorSums] = {}
 
     def eval_stats(self, stage) -> Dict[str, float]:
         s = self.sums
         frames = max(s["frames"], 1.0)
-        stats = {"f0_rmse_hz": (s["f0_sq"] / max(s["f0_n"], 1.0)) ** 0.5, "voicing_error": s["vuv_err"] / frames,
+        stats = {**self._pitch_stats(""), "voicing_error": s["vuv_err"] / frames,
                  "prior_mel_l1": s["mel_l1"] / frames, "mean_mel_l1": s["base_l1"] / frames}
         if s["stoi_n"]:
             stats["prior_stoi"] = s["stoi"] / s["stoi_n"]
         if self.references is not None:
             for v in REFERENCE_VARIANTS:
-                stats[f"f0_rmse_hz{v}"] = (s[f"f0_sq{v}"] / max(s[f"f0_n{v}"], 1.0)) ** 0.5
+                stats.update(self._pitch_stats(v))
                 stats[f"voicing_error{v}"] = s[f"vuv_err{v}"] / frames
         return stats
+
+    def _pitch_stats(self, suffix: str) -> Dict[str, float]:
+        """Voiced F0 RMSE (Hz), gross pitch error and the RMSE of the frames without one, of a variant."""
+        sums = self.pitch.get("f0" + suffix, PitchErrorSums())
+        return {f"f0_rmse_hz{suffix}": sums.rmse, f"gpe{suffix}": sums.gpe, f"f0_rmse_fine_hz{suffix}": sums.fine_rmse}
 
 
 def corpus_statistics(loader, max_batches: int = 50):
