@@ -26,8 +26,8 @@ import torch
 from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
 from l2s.errors import InputError
 from l2s.features.mel import wav_to_mel
-from l2s.models.ddsp import CoarsePrior, save_coarse_prior
 from l2s.metrics.spectral import PitchErrorSums, pitch_error_sums
+from l2s.models.ddsp import CoarsePrior, save_coarse_prior
 from l2s.models.f0 import F0Targets, decode_f0, f0_loss, match_f0_level
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.models.vsr import load_vsr
