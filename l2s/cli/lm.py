@@ -102,6 +102,14 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     from l2s.metrics.wer import corpus_counts
     from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
 
+    # the grid first: a typo in it is refused before the lip reader is loaded and every clip encoded
+    order_list, weight_list = _floats(orders), _floats(weights)
+    if any(o < 1 or o != int(o) for o in order_list) or any(w < 0 for w in weight_list) or not weight_list:
+        raise InputError(f"orders must be integers >= 1 and weights numbers >= 0, got {orders!r} and {weights!r}")
+    grid = [(0, 0.0)] if 0.0 in weight_list else []
+    grid += [(int(o), w) for o in order_list for w in weight_list if w > 0]
+    if not grid:
+        raise InputError("nothing to try: give --orders for the weights above 0")
     vsr = _reader(model)
     utts = [u for u in read_manifest(existing_file(manifest, "manifest")) if u.text]
     if not utts:
@@ -112,13 +120,6 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     with torch.no_grad():
         feats = [vsr.encode(torch.from_numpy(load_roi(u.roi)).unsqueeze(0))[0]
                  for u in progress(utts, "encoding", unit="clip")]
-    order_list, weight_list = _floats(orders), _floats(weights)
-    if any(o < 1 or o != int(o) for o in order_list) or any(w < 0 for w in weight_list) or not weight_list:
-        raise InputError(f"orders must be integers >= 1 and weights numbers >= 0, got {orders!r} and {weights!r}")
-    grid = [(0, 0.0)] if 0.0 in weight_list else []
-    grid += [(int(o), w) for o in order_list for w in weight_list if w > 0]
-    if not grid:
-        raise InputError("nothing to try: give --orders for the weights above 0")
     results, models = [], {}
     for order, weight in progress(grid, "decoding", unit="setting"):
         if order:

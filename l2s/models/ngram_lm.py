@@ -32,13 +32,12 @@ import torch
 
 from l2s.errors import ModelError
 from l2s.io.atomic import atomic_write_text
+from l2s.models.decoding import LOG_ZERO
 from l2s.text.tokenizer import Tokenizer
 
 #: File name of a language model stored beside a VSR checkpoint.
 LM_FILE = "lm.json"
 _FORMAT = "l2s-token-ngram-v1"
-#: Log-probability of a token the model never emits (the CTC blank); finite, as decoding.LOG_ZERO.
-_LOG_ZERO = -1e10
 #: Cached next-token distributions, in floats: about 32 MB whatever the vocabulary size.
 _CACHE_FLOATS = 1 << 22
 
@@ -184,7 +183,7 @@ class NgramLM:
         rows = [self.distribution(prefix[1:]) for prefix in ys.tolist()]
         with np.errstate(divide="ignore"):
             logp = np.log(np.stack(rows))
-        logp[~np.isfinite(logp)] = _LOG_ZERO
+        logp[~np.isfinite(logp)] = LOG_ZERO  # a token the model never emits (the CTC blank): finite
         return torch.from_numpy(logp).to(device=ys.device, dtype=torch.float32)
 
     def sentence_logprob(self, sentence: Sequence[int]) -> float:
