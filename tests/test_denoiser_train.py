@@ -37,5 +37,38 @@ def test_melgen_stage_runs(tmp_path):
     assert model.config.feature_dim == 128 and model.config.use_prior
     assert model.config.schedule.num_steps == 400 and model.config.cond_dropout == 0.2
     assert model.config.prediction == "v_prediction"
+    # the recipe keeps a weight average (ema_decay): the exported model is the average of the checkpoint kept,
+    # which differs from the trained weights saved beside it
+    (ckpt,) = (out / "save").glob("CKPT*")
+    averaged = torch.load(ckpt / "ema.ckpt")
+    trained = torch.load(ckpt / "denoiser.ckpt")
+    exported = model.state_dict()
+    assert int(averaged["started"]) == 1
+    assert all(torch.equal(exported[k], averaged[f"model.{k}"]) for k in exported)
+    assert any(not torch.equal(exported[k], trained[k]) for k in exported)
     x = torch.randn(1, 80, 8)
     assert torch.isfinite(model(x, torch.tensor([5]), torch.randn(1, 2, 128), torch.randn(1, 80, 8))).all()
+
+
+def test_melgen_stage_resumes_a_run_saved_without_the_weight_average(tmp_path):
+    """A checkpoint written with ``ema_decay: null`` (as before the average existed) resumes with the average on."""
+    corpus = tiny_corpus()
+    out = tmp_path / "melgen"
+    common = [str(RECIPE), f"--data_folder={corpus.data}", f"--vsr_model={corpus.vsr}", f"--prior_model={corpus.prior}",
+              f"--output_folder={out}", "--max_frames_per_batch=200", "--eval_steps=[10]"]
+    run(common + ["--number_of_epochs=1", "--ema_decay=null"])
+    (first,) = (out / "save").glob("CKPT*")
+    assert not (first / "ema.ckpt").exists()
+    log_lines = (out / "train_log.txt").read_text().splitlines()
+    run(common + ["--number_of_epochs=2"])
+    lines = (out / "train_log.txt").read_text().splitlines()
+    assert lines[: len(log_lines)] == log_lines and lines[-1].startswith("epoch: 2,")  # resumed, not restarted
+    # the checkpoint kept is the better of the two; the exported model is its average, or its own weights when it
+    # is the first one, saved without an average
+    (kept,) = (out / "save").glob("CKPT*")
+    exported = load_denoiser(out / "model").state_dict()
+    if (kept / "ema.ckpt").exists():
+        expected = {k[len("model."):]: v for k, v in torch.load(kept / "ema.ckpt").items() if k.startswith("model.")}
+    else:
+        expected = torch.load(kept / "denoiser.ckpt")
+    assert all(torch.equal(exported[k], expected[k]) for k in exported)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import speechbrain as sb
 import torch
@@ -68,17 +68,20 @@ class L2SBrain(sb.Brain):
 
 def fit_evaluate_export(brain: L2SBrain, hparams: Mapping[str, Any], module: str, train_loader: DataLoader,
                         valid_loader: DataLoader, test_loader: Callable[[str], DataLoader],
-                        export: Callable[[torch.nn.Module, Path], Any]) -> Dict[str, Any]:
+                        export: Callable[[torch.nn.Module, Path], Any],
+                        exported: Optional[Callable[[], torch.nn.Module]] = None) -> Dict[str, Any]:
     """The run every stage shares: train, score each test split with the best checkpoint, export it.
 
     Writes ``<output_folder>/metrics.json`` (training time, per-rank weight digests, the
     statistics of every ``test_manifests`` split) and ``<output_folder>/model`` (by ``export``,
-    given the trained ``brain.modules[module]`` unwrapped, on CPU) from the main process.
+    given the trained ``brain.modules[module]`` unwrapped, or what ``exported`` returns, on CPU) from the main
+    process.
 
     Args:
         module: the key of ``brain.modules`` holding the model being trained.
         test_loader: a loader for a test manifest path.
         export: writes the model directory.
+        exported: the model to export, when it is not the trained module itself (e.g. its weight average).
     """
     brain.train_sampler = train_loader.batch_sampler
     initial = weight_digest(unwrap(brain.modules[module]))
@@ -92,6 +95,7 @@ def fit_evaluate_export(brain: L2SBrain, hparams: Mapping[str, Any], module: str
         results[split] = dict(brain.test_stats)
     if sb.utils.distributed.if_main_process():
         out = Path(hparams["output_folder"])
-        export(unwrap(brain.modules[module]).cpu(), out / "model")
+        model = exported() if exported is not None else unwrap(brain.modules[module])
+        export(model.cpu(), out / "model")
         write_metrics(out / "metrics.json", results)
     return results

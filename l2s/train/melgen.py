@@ -12,6 +12,8 @@ mean without the condition (``loss_uncond``; the gap is what classifier-free gui
 comparable across parameterisations, the L1 error of the one-step clean-mel estimate (``x0_l1_t<step>``;
 against the DDSP prior's own L1, ``prior_l1``, it says whether the network adds anything to the prior at that
 noise level).
+With ``ema_decay`` (a number; ``null`` turns it off) the stage keeps an exponential moving average of the
+weights (:mod:`l2s.train.ema`): evaluation, the checkpoint choice and the exported model use the average.
 Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
 """
 
@@ -30,6 +32,7 @@ from l2s.models.diffusion_steps import build_schedule, check_prediction, q_sampl
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
 from l2s.train.common import make_loader, unwrap
+from l2s.train.ema import WeightEMA
 from l2s.train.frozen_cache import FrozenCache
 
 FIELDS = ("id", "roi", "mel")
@@ -68,6 +71,9 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
 class MelGenBrain(L2SBrain):
     """Trains :class:`~l2s.models.denoiser.Denoiser` on frozen VSR features and DDSP prior mels."""
 
+    #: the weight average that evaluation uses (None: the trained weights themselves)
+    ema: Optional[WeightEMA] = None
+
     def _conditions(self, batch):
         """Frozen VSR features ``(B, T_v, D)`` and DDSP prior mel ``(B, 80, 4 T_v)``, cached per utterance."""
         roi = batch["roi"].to(self.device)
@@ -92,6 +98,8 @@ class MelGenBrain(L2SBrain):
             prior = prior[..., : mel.shape[-1]]
         model = self.modules.denoiser
         core = unwrap(model)
+        if stage != sb.Stage.TRAIN and self.ema is not None:
+            core = self.ema.averaged(core)
         b = mel.shape[0]
         mask = mel_mask(lengths, mel.shape[-1], b, self.device)
         if stage == sb.Stage.TRAIN:
@@ -125,6 +133,19 @@ class MelGenBrain(L2SBrain):
     def compute_objectives(self, predictions, batch, stage):
         return predictions
 
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
+        if self.ema is not None and self.checkpointer is not None:
+            # a checkpoint saved without the average (before it existed) is evaluated with its own weights,
+            # not with an average of later ones still in memory
+            ckpt = self.checkpointer.find_checkpoint(max_key=max_key, min_key=min_key)
+            if ckpt is not None and "ema" not in ckpt.paramfiles:
+                self.ema.reset()
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        if should_step and self.ema is not None:
+            self.ema.update(unwrap(self.modules.denoiser))
+
     def on_stage_start(self, stage, epoch=None):
         if stage != sb.Stage.TRAIN:
             keys = [f"loss_t{s}" for s in self.eval_steps] + [f"x0_l1_t{s}" for s in self.eval_steps]
@@ -157,11 +178,19 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
                              hparams["prior"] is not None, hparams.get("model_overrides"),
                              hparams.get("prediction", "epsilon"), hparams.get("residual_prior", False))
     denoiser = Denoiser(config)
+    decay = hparams.get("ema_decay")
+    ema = WeightEMA(denoiser, float(decay)) if decay is not None else None
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"],
         recoverables={"denoiser": denoiser, "counter": hparams["epoch_counter"]})
+    if ema is not None:
+        # not one of the Brain's modules, whose parameters all go to the optimiser; optional in a checkpoint
+        # so that a run started before the average existed resumes, and the average starts there
+        ema.to(device)
+        checkpointer.add_recoverable("ema", ema, optional_load=True)
     brain = MelGenBrain(modules={"denoiser": denoiser}, opt_class=hparams["opt_class"], hparams=hparams,
                         run_opts=run_opts, checkpointer=checkpointer)
+    brain.ema = ema
     cache = bool(hparams.get("cache_conditions", True))
     brain.feature_cache, brain.prior_cache = FrozenCache(1, cache), FrozenCache(-1, cache)
     brain.schedule = build_schedule(config.schedule)
@@ -169,4 +198,5 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True, pad_values=PAD)
     valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False, pad_values=PAD)
     return fit_evaluate_export(brain, hparams, "denoiser", train_loader, valid_loader,
-                               lambda m: make_loader(m, FIELDS, hparams, False, pad_values=PAD), save_denoiser)
+                               lambda m: make_loader(m, FIELDS, hparams, False, pad_values=PAD), save_denoiser,
+                               exported=(lambda: ema.averaged(unwrap(denoiser))) if ema is not None else None)
