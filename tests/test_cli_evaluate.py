@@ -119,6 +119,7 @@ def test_protocol_sets_metrics_unless_given(tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "o1" / "report.json").read_text())
     assert list(report["aggregates"]) == ["estoi"] and report["options"]["max_lag_s"] == 0.1
+    assert report["options"]["protocol"] == "p"  # comparable runs share it (eval/README.md)
     res = _invoke("--ref", ref, "--hyp", hyp, "--protocol", proto, "--metrics", "mcd", "--out", tmp_path / "o2")
     assert list(json.loads((tmp_path / "o2" / "report.json").read_text())["aggregates"]) == ["mcd"]
     proto.write_text("name: p\n")

@@ -77,7 +77,8 @@ def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out
         max_lag = max_lag if given("max_lag") else proto.max_lag_s
     pairs = match_sets(load_set(Path(ref), "REF"), load_set(Path(hyp), "HYP"), need_text="wer" in groups)
     options = EvalOptions(metrics=groups, asr=asr, max_lag_s=max_lag,
-                          sync_model=Path(sync_model) if sync_model else None, device=device)
+                          sync_model=Path(sync_model) if sync_model else None, device=device,
+                          protocol=proto.name if protocol else None)
     report = run_evaluation(pairs, options, lambda it: progress(it, "evaluate", total=len(pairs), unit="utt"))
     for w in report.warnings:
         click.echo(f"l2s: warning: {w}", err=True)

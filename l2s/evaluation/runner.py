@@ -52,6 +52,7 @@ class EvalOptions:
         max_lag_s: largest HYP delay searched when aligning intrusive metrics.
         sync_model: sync expert directory (needed for ``sync``).
         device: torch device for the ASR.
+        protocol: the name of the benchmark protocol the run follows (recorded in the report), if any.
     """
 
     metrics: Tuple[str, ...] = DEFAULT_METRICS
@@ -59,6 +60,7 @@ class EvalOptions:
     max_lag_s: float = 0.5
     sync_model: Optional[Path] = None
     device: str = "cpu"
+    protocol: Optional[str] = None
 
 
 @dataclass(frozen=True)
