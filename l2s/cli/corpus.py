@@ -37,9 +37,9 @@ def synthgrid(out: str, speakers: int, unseen_speakers: int, clips_per_speaker: 
 
     GRID-grammar sentences spoken by Piper voices (tape-speed transformed) and
     espeak-ng voices (transformed with WORLD), with a procedural talking face
-    driven by visemes. A rerun skips the
-    clips already written; the same seed gives the same audio, text, alignment,
-    landmarks and frames (the H.264 bytes can rarely differ, see README).
+    driven by visemes. A rerun skips the clips already written; the same seed
+    gives the same audio, text, alignment, landmarks and frames (the H.264
+    bytes can rarely differ, see README).
     """
     from l2s.corpora.synthgrid.generate import CorpusOptions, write_corpus
 
