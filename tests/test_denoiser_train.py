@@ -7,8 +7,11 @@ import json
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import torch
+from click.testing import CliRunner
 
+from l2s.cli import main
 from l2s.models.denoiser import load_denoiser
 from l2s.train.runner import STAGES, run
 from tests._melgen_corpus import tiny_corpus
@@ -72,3 +75,15 @@ def test_melgen_stage_resumes_a_run_saved_without_the_weight_average(tmp_path):
     else:
         expected = torch.load(kept / "denoiser.ckpt")
     assert all(torch.equal(exported[k], expected[k]) for k in exported)
+
+
+@pytest.mark.parametrize("decay", ["1.0", "-0.1", "fast", "True"])
+def test_melgen_stage_refuses_a_bad_ema_decay(tmp_path, decay):
+    """One line, exit 2, before the runner writes the output folder."""
+    out = tmp_path / "melgen"
+    result = CliRunner().invoke(main, ["train", str(RECIPE), "--data_folder=x", "--vsr_model=x", "--prior_model=x",
+                                       f"--output_folder={out}", f"--ema_decay={decay}"])
+    assert result.exit_code == 2, result.output
+    assert "ema_decay must be a number in [0, 1) or null" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

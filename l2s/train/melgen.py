@@ -56,6 +56,9 @@ def check_hparams(hparams: Mapping[str, Any]) -> None:
     check_prediction(str(hparams.get("prediction", "epsilon")))
     if not isinstance(hparams.get("residual_prior", False), bool):
         raise InputError(f"residual_prior must be True or False, got {hparams['residual_prior']!r}")
+    decay = hparams.get("ema_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
+        raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
