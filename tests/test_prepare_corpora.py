@@ -88,6 +88,36 @@ def test_rerun_skips_finished_clips(prepared):
     assert [r["id"] for r in _rejects(out)] == [info["broken"]]
 
 
+def test_f0_targets_of_another_tracker_are_recomputed(prepared, tmp_path):
+    import shutil
+
+    from l2s.features.pitch import F0_TRACKER
+
+    root, out, _, _ = prepared["lrs2"]
+    copy = tmp_path / "prepared"
+    shutil.copytree(out, copy)
+    assert json.loads((copy / "prepare.json").read_text())["f0_tracker"] == F0_TRACKER
+    f0_files = sorted((copy / "f0").iterdir())
+    expected = {p.name: np.load(p) for p in f0_files}
+    for p in f0_files:
+        np.save(p, np.zeros_like(expected[p.name]))
+    roi_stamps = {p: p.stat().st_mtime_ns for p in (copy / "roi").iterdir()}
+    summary = json.loads((copy / "prepare.json").read_text())
+    summary["f0_tracker"] = "an older tracker"
+    (copy / "prepare.json").write_text(json.dumps(summary))
+
+    result = prepare_corpus(read_corpus("lrs2", root), copy)
+    assert result.done == 0 and result.skipped == 6
+    for p in f0_files:
+        np.testing.assert_array_equal(np.load(p), expected[p.name])
+    assert {p: p.stat().st_mtime_ns for p in (copy / "roi").iterdir()} == roi_stamps
+    assert json.loads((copy / "prepare.json").read_text())["f0_tracker"] == F0_TRACKER
+    # with the current tracker recorded, a rerun leaves the F0 files alone
+    f0_stamps = {p: p.stat().st_mtime_ns for p in f0_files}
+    prepare_corpus(read_corpus("lrs2", root), copy)
+    assert {p: p.stat().st_mtime_ns for p in f0_files} == f0_stamps
+
+
 def test_grid_splits_align_and_studio_audio(prepared):
     root, out, info, result = prepared["grid"]
     unseen = read_manifest(out / "test-unseen.jsonl")

@@ -20,7 +20,9 @@ For every clip of a :class:`~l2s.corpora.layout.CorpusLayout` (read by the corpu
 (``<id>`` is the clip id with ``/`` written ``__``.) A clip whose four files exist is not
 redone, so an interrupted run resumes where it stopped; a clip that fails (no face, broken or
 missing file, no transcript, no audio) is rejected and the run goes on. Rejected clips are tried
-again on the next run.
+again on the next run. ``prepare.json`` records the F0 tracker
+(:data:`l2s.features.pitch.F0_TRACKER`); when it differs from the installed one, the F0 files of
+the clips already done are recomputed from their stored audio (nothing else is redone).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from l2s.config import FPS, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME
 from l2s.corpora.layout import CorpusLayout
 from l2s.data.manifest import Utterance, write_manifest
 from l2s.errors import InputError, L2SError
+from l2s.features.pitch import F0_TRACKER
 from l2s.io.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ WORD_END_SLACK = 0.1
 LENGTH_SLACK_FRAMES = 2
 
 Progress = Callable[[Iterable, int], Iterable]
+#: One clip's work in a worker: ``(utterance, files) -> (utterance, reject reason or None)``.
+Task = Callable[[Tuple["Utterance", "ClipFiles"]], Tuple["Utterance", Optional[str]]]
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,6 @@ def prepare_clip(utt: Utterance, files: ClipFiles) -> int:
     import torch
 
     from l2s.features.mel import wav_to_mel
-    from l2s.features.pitch import extract_f0
     from l2s.io.audio import read_audio, write_wav
     from l2s.io.video import read_video
     from l2s.vision.face import load_sidecar
@@ -227,11 +231,33 @@ def prepare_clip(utt: Utterance, files: ClipFiles) -> int:
     wav = read_audio(files.wav)
     n_mel = num_frames * MEL_FRAMES_PER_VIDEO_FRAME
     mel = wav_to_mel(torch.from_numpy(wav)).T.numpy().astype(np.float32)
-    f0 = extract_f0(wav).f0.astype(np.float32)
     _save_npy(files.mel, _fit(mel, n_mel))
-    _save_npy(files.f0, _fit(f0, n_mel))
+    write_f0(files, wav, n_mel)
     _save_npy(files.roi, np.ascontiguousarray(roi, dtype=np.uint8))  # last: its presence marks the clip done
     return num_frames
+
+
+def write_f0(files: ClipFiles, wav: np.ndarray, n_mel: int) -> None:
+    """F0 of a clip's stored audio, fitted to its ``n_mel`` mel frames."""
+    from l2s.features.pitch import extract_f0
+
+    _save_npy(files.f0, _fit(extract_f0(wav).f0.astype(np.float32), n_mel))
+
+
+def refresh_f0(files: ClipFiles) -> None:
+    """Recompute a prepared clip's F0 file from its stored audio (after a tracker change)."""
+    from l2s.io.audio import read_audio
+
+    write_f0(files, read_audio(files.wav), int(np.load(files.mel, mmap_mode="r").shape[0]))
+
+
+def _refresh_task(args: Tuple[Utterance, ClipFiles]) -> Tuple[Utterance, Optional[str]]:
+    utt, files = args
+    try:
+        refresh_f0(files)
+    except Exception as exc:  # as in _task: one broken file must not abort the run
+        return utt, f"{type(exc).__name__}: {exc}"
+    return utt, None
 
 
 def _task(args: Tuple[Utterance, ClipFiles]) -> Tuple[Utterance, Optional[str]]:
@@ -250,7 +276,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _run_pool(todo: List[Tuple[Utterance, ClipFiles]], jobs: int) -> Iterator[Tuple[Utterance, Optional[str]]]:
+def _run_pool(todo: List[Tuple[Utterance, ClipFiles]], jobs: int,
+              task: Task = _task) -> Iterator[Tuple[Utterance, Optional[str]]]:
     """``_task`` over ``todo`` in ``jobs`` worker processes, results in order.
 
     A worker that dies (a crash in a native decoder or detector) breaks the whole pool; the
@@ -267,7 +294,7 @@ def _run_pool(todo: List[Tuple[Utterance, ClipFiles]], jobs: int) -> Iterator[Tu
             while pending or window:
                 while pending and len(window) < 4 * jobs:
                     item = pending.pop(0)
-                    window.append((item, pool.submit(_task, item)))
+                    window.append((item, pool.submit(task, item)))
                 item, future = window[0]
                 try:
                     result = future.result()
@@ -281,14 +308,14 @@ def _run_pool(todo: List[Tuple[Utterance, ClipFiles]], jobs: int) -> Iterator[Tu
         if broken:
             for item, future in window:
                 finished = future.done() and not future.cancelled() and future.exception() is None
-                yield future.result() if finished else _isolated(item)
+                yield future.result() if finished else _isolated(item, task)
 
 
-def _isolated(item: Tuple[Utterance, ClipFiles]) -> Tuple[Utterance, Optional[str]]:
+def _isolated(item: Tuple[Utterance, ClipFiles], task: Task = _task) -> Tuple[Utterance, Optional[str]]:
     """Run one clip in a pool of its own; a dead worker rejects it instead of stopping the run."""
     with ProcessPoolExecutor(max_workers=1, initializer=_init_worker) as pool:
         try:
-            return pool.submit(_task, item).result()
+            return pool.submit(task, item).result()
         except BrokenProcessPool:
             return item[0], "the worker process died on this clip (a crash in a native decoder or detector?)"
 
@@ -305,6 +332,25 @@ def _merge_rejects(path: Path, new: List[dict], ready: Dict[str, Utterance]) -> 
                     old.append(rec)
     lines = [json.dumps(r, ensure_ascii=False) for r in old + new]
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _recorded_f0_tracker(out_dir: Path) -> Optional[str]:
+    """The F0 tracker named by an earlier run's ``prepare.json`` (None: no record, or written before the field)."""
+    path = out_dir / "prepare.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("f0_tracker")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _map(items: List[Tuple[Utterance, ClipFiles]], jobs: int, task: Task,
+         progress: Optional[Progress]) -> Iterable[Tuple[Utterance, Optional[str]]]:
+    """``task`` over ``items``, in a worker pool when ``jobs > 1``, behind the progress wrapper if any."""
+    results: Iterable[Tuple[Utterance, Optional[str]]] = (
+        _run_pool(items, jobs, task) if jobs > 1 and len(items) > 1 else map(task, items))
+    return progress(results, len(items)) if progress is not None else results
 
 
 def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
@@ -332,10 +378,15 @@ def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
         else:
             todo.append((u, files))
     skipped = len(ready)
-    results: Iterable[Tuple[Utterance, Optional[str]]] = (
-        _run_pool(todo, jobs) if jobs > 1 and len(todo) > 1 else map(_task, todo))
-    if progress is not None:
-        results = progress(results, len(todo))
+    if ready and _recorded_f0_tracker(out_dir) != F0_TRACKER:
+        logger.info("%s: F0 targets from another tracker; recomputing them for %d prepared clips", out_dir, skipped)
+        stale = [(u, ClipFiles.of(out_dir, u)) for u in ready.values()]
+        for utt, reason in _map(stale, jobs, _refresh_task, progress):
+            if reason is not None:  # the stored audio went missing or is broken: prepare the clip again
+                del ready[utt.id]
+                todo.append((unique[utt.id], ClipFiles.of(out_dir, utt)))
+        skipped = len(ready)
+    results = _map(todo, jobs, _task, progress)
     rejects: List[dict] = []
     for utt, reason in results:
         if reason is None:
@@ -352,7 +403,7 @@ def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
         atomic_write_text(out_dir / "lists" / f"{name}.txt", "".join(line + "\n" for line in lines))
     _merge_rejects(out_dir / REJECTS_FILE, rejects, ready)
     summary = {"corpus": layout.name, "root": str(layout.root), "splits": counts,
-               "clips": len(unique), "rejected": len(rejects)}
+               "clips": len(unique), "rejected": len(rejects), "f0_tracker": F0_TRACKER}
     atomic_write_text(out_dir / "prepare.json", json.dumps(summary, indent=1) + "\n")
     return CorpusPrepareResult(done=len(todo) - len(rejects), skipped=skipped, rejected=len(rejects),
                                splits=counts, out_dir=out_dir)
