@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -48,3 +51,18 @@ def test_f0_ddsp_stage_runs_and_exports(tmp_path):
     feats = torch.randn(1, 5, 128)
     with_ref = prior.f0(feats, None, torch.nn.functional.normalize(torch.randn(1, 256), dim=1)).log_f0
     assert not torch.allclose(with_ref, prior.f0(feats).log_f0)
+
+
+def test_f0_ddsp_stage_under_ddp_keeps_identical_weights(tmp_path):
+    # batches without their reference leave some parameters without gradient: DDP must not stall
+    corpus = tiny_corpus()
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "l2s", "train", str(RECIPE), f"--data_folder={corpus.data}", f"--vsr_model={corpus.vsr}",
+           f"--output_folder={out}", "--number_of_epochs=2", "--max_frames_per_batch=100", "--stat_batches=2",
+           "--speaker_dropout=0.5"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    digests = json.loads((out / "metrics.json").read_text())["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]

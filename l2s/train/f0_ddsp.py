@@ -210,6 +210,10 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
         manifests = [hparams["train_manifest"], hparams["valid_manifest"], *hparams["test_manifests"].values()]
         references = SpeakerReferences(manifests)
     speaker_dim = None if references is not None else 0
+    if references is not None and float(hparams.get("speaker_dropout", 0.0)) > 0.0:
+        # a batch without its reference uses the null embedding and leaves the speaker projections
+        # without gradient (and the other way round): DDP must be told, or its reducer stalls
+        run_opts = {**run_opts, "find_unused_parameters": True}
     prior = CoarsePrior(prior_config(hparams["preset"], vsr.feature_dim, mean, std, speaker_dim))
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"], recoverables={"prior": prior, "counter": hparams["epoch_counter"]})
