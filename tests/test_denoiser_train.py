@@ -87,3 +87,23 @@ def test_melgen_stage_refuses_a_bad_ema_decay(tmp_path, decay):
     assert "ema_decay must be a number in [0, 1) or null" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_melgen_stage_starts_from_init_model_and_refuses_one_that_does_not_fit(tmp_path):
+    corpus = tiny_corpus()
+    common = [str(RECIPE), f"--data_folder={corpus.data}", f"--vsr_model={corpus.vsr}", f"--prior_model={corpus.prior}",
+              "--max_frames_per_batch=200", "--eval_steps=[10]", "--number_of_epochs=1"]
+    run(common + [f"--output_folder={tmp_path / 'first'}"])
+    source = tmp_path / "first" / "model"
+    # lr 0 and no average: the second run's exported weights are exactly the ones it started from
+    run(common + [f"--output_folder={tmp_path / 'second'}", f"--init_model={source}", "--lr=0.0", "--ema_decay=null"])
+    started = load_denoiser(tmp_path / "second" / "model").state_dict()
+    expected = load_denoiser(source).state_dict()
+    assert all(torch.equal(started[k], expected[k]) for k in expected)
+    # another objective: refused in one line naming the field, exit 2
+    args = ["train", *common, f"--output_folder={tmp_path / 'third'}", f"--init_model={source}",
+            "--prediction=epsilon"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "does not fit the recipe's mel generator: prediction='v_prediction' (recipe: 'epsilon')" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

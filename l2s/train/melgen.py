@@ -19,7 +19,9 @@ Sampling-based metrics (WER...) belong to the benchmark, not the trainer.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
 
 import speechbrain as sb
 import torch
@@ -27,7 +29,7 @@ import torch
 from l2s.config import DENOISER_PRESETS, MEL_FRAMES_PER_VIDEO_FRAME, DenoiserConfig, NoiseScheduleConfig
 from l2s.errors import InputError
 from l2s.models.ddsp import load_coarse_prior
-from l2s.models.denoiser import Denoiser, mel_mask, save_denoiser
+from l2s.models.denoiser import Denoiser, load_denoiser, mel_mask, save_denoiser
 from l2s.models.diffusion_steps import build_schedule, check_prediction, q_sample, step_alpha_bars, x0_from_eps
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
@@ -59,6 +61,20 @@ def check_hparams(hparams: Mapping[str, Any]) -> None:
     decay = hparams.get("ema_decay")
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
         raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")
+
+
+def init_weights(denoiser: Denoiser, source: Union[str, Path]) -> None:
+    """Start ``denoiser`` from an exported mel generator's weights (``init_model``: fine-tuning).
+
+    Raises:
+        InputError: the source's architecture or diffusion settings differ from the recipe's.
+    """
+    src = load_denoiser(source)
+    if src.config != denoiser.config:
+        mine, theirs = asdict(denoiser.config), asdict(src.config)
+        diff = ", ".join(f"{k}={theirs[k]!r} (recipe: {mine[k]!r})" for k in mine if mine[k] != theirs[k])
+        raise InputError(f"init_model {source} does not fit the recipe's mel generator: {diff}")
+    denoiser.load_state_dict(src.state_dict())
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -181,6 +197,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
                              hparams["prior"] is not None, hparams.get("model_overrides"),
                              hparams.get("prediction", "epsilon"), hparams.get("residual_prior", False))
     denoiser = Denoiser(config)
+    if hparams.get("init_model"):
+        init_weights(denoiser, hparams["init_model"])  # a checkpoint of this run, if any, still wins (resume)
     decay = hparams.get("ema_decay")
     ema = WeightEMA(denoiser, float(decay)) if decay is not None else None
     checkpointer = sb.utils.checkpoints.Checkpointer(
