@@ -278,7 +278,7 @@ def _init_worker() -> None:
 
 def _run_pool(todo: List[Tuple[Utterance, ClipFiles]], jobs: int,
               task: Task = _task) -> Iterator[Tuple[Utterance, Optional[str]]]:
-    """``_task`` over ``todo`` in ``jobs`` worker processes, results in order.
+    """``task`` (a clip's preparation by default) over ``todo`` in ``jobs`` worker processes, results in order.
 
     A worker that dies (a crash in a native decoder or detector) breaks the whole pool; the
     clips that were in flight are then run again one by one, each in a pool of its own, so the
