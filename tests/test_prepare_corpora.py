@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from l2s.cli import main
 from l2s.corpora.prepare_corpus import prepare_corpus, read_corpus
 from l2s.data.dataset import ManifestDataset
 from l2s.data.manifest import read_manifest
+from l2s.features.pitch import F0_TRACKER
 from tests import replicas
 
 BUILDERS = {"grid": replicas.build_grid, "lrs2": replicas.build_lrs2, "lrs3": replicas.build_lrs3,
@@ -89,10 +91,6 @@ def test_rerun_skips_finished_clips(prepared):
 
 
 def test_f0_targets_of_another_tracker_are_recomputed(prepared, tmp_path):
-    import shutil
-
-    from l2s.features.pitch import F0_TRACKER
-
     root, out, _, _ = prepared["lrs2"]
     copy = tmp_path / "prepared"
     shutil.copytree(out, copy)

@@ -146,8 +146,8 @@ def subharmonic_energies(x: np.ndarray, track: np.ndarray, sample_rate: int,
     return harmonic, sub
 
 
-def _voiced_runs(voiced: np.ndarray) -> Iterator[Tuple[int, int]]:
-    """``[start, end)`` of each run of consecutive voiced frames."""
+def voiced_runs(voiced: np.ndarray) -> Iterator[Tuple[int, int]]:
+    """``[start, end)`` of each run of consecutive voiced (true) frames of a ``(F,)`` boolean array."""
     edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
     yield from zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0])
 
@@ -186,7 +186,7 @@ def octave_check(x: np.ndarray, track: np.ndarray, sample_rate: int, hop: int,
     level = float(np.median((log_f - halves)[voiced]))
     lo, hi = np.log2(f0_floor), np.log2(f0_ceil)
     out = track.copy()
-    for start, end in _voiced_runs(voiced):
+    for start, end in voiced_runs(voiced):
         run = log_f[start:end]
         run_level = float(np.median(run))
         local = median_filter(run, size=min(OCTAVE_CONTEXT_FRAMES, end - start), mode="nearest")

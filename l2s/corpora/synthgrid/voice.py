@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from l2s.config import CONTRACT, SAMPLE_RATE
+from l2s.features.pitch import voiced_runs
 
 FRAME_PERIOD_MS = 5.0
 FRAME_RATE = 1000.0 / FRAME_PERIOD_MS  # WORLD frames per second
@@ -59,8 +60,7 @@ def _clean_f0(f0: np.ndarray, kernel: int = 5) -> np.ndarray:
     from scipy.signal import medfilt
 
     out = np.zeros_like(f0)
-    voiced = np.flatnonzero(np.diff(np.concatenate([[0], (f0 > 0).astype(int), [0]])))
-    for start, end in zip(voiced[::2], voiced[1::2]):
+    for start, end in voiced_runs(f0 > 0):
         if (end - start) * FRAME_PERIOD_MS >= 20:
             k = min(kernel, (end - start) // 2 * 2 - 1)
             out[start:end] = medfilt(f0[start:end], k) if k >= 3 else f0[start:end]
