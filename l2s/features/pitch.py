@@ -134,15 +134,19 @@ def subharmonic_energies(x: np.ndarray, track: np.ndarray, sample_rate: int,
     segments = padded[starts[:, None] + np.arange(OCTAVE_WINDOW)[None, :]] * np.hanning(OCTAVE_WINDOW)
     power = np.abs(np.fft.rfft(segments, OCTAVE_NFFT, axis=1)) ** 2
     bin_hz = sample_rate / OCTAVE_NFFT
-    for row, frame in enumerate(frames):
-        f = float(track[frame])
-        for m in range(1, OCTAVE_HARMONICS + 1):
-            for freq, out in ((m * f, harmonic), ((m - 0.5) * f, sub)):
-                if freq >= 0.45 * sample_rate:
-                    continue
-                width = max(OCTAVE_PEAK_TOLERANCE * freq, 1.5 * bin_hz)
-                lo, hi = int((freq - width) / bin_hz), int((freq + width) / bin_hz) + 1
-                out[frame] += power[row, lo:hi].max()
+    f = track[frames].astype(np.float64)
+    rows = np.arange(len(frames))[:, None]
+    for m in range(1, OCTAVE_HARMONICS + 1):
+        for freq, out in ((m * f, harmonic), ((m - 0.5) * f, sub)):
+            # the strongest bin within the tolerance of each frame's nominal frequency
+            width = np.maximum(OCTAVE_PEAK_TOLERANCE * freq, 1.5 * bin_hz)
+            lo = ((freq - width) / bin_hz).astype(np.int64)
+            hi = ((freq + width) / bin_hz).astype(np.int64) + 1
+            span = lo[:, None] + np.arange(int((hi - lo).max()))[None, :]
+            inside = span < hi[:, None]
+            peak = np.where(inside, power[rows, np.minimum(span, power.shape[1] - 1)], -np.inf).max(axis=1)
+            below = freq < 0.45 * sample_rate
+            out[frames[below]] += peak[below]
     return harmonic, sub
 
 
