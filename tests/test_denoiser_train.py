@@ -107,3 +107,17 @@ def test_melgen_stage_starts_from_init_model_and_refuses_one_that_does_not_fit(t
     assert result.exit_code == 2, result.output
     assert "does not fit the recipe's mel generator: prediction='v_prediction' (recipe: 'epsilon')" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--init_model", "--vsr_model"])
+def test_melgen_stage_refuses_a_missing_model_before_writing(tmp_path, option):
+    corpus = tiny_corpus()
+    out = tmp_path / "melgen"
+    args = {"--vsr_model": str(corpus.vsr), "--prior_model": str(corpus.prior), "--init_model": "null",
+            option: str(tmp_path / "missing")}
+    result = CliRunner().invoke(main, ["train", str(RECIPE), f"--data_folder={corpus.data}",
+                                       f"--output_folder={out}", *(f"{k}={v}" for k, v in args.items())])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'missing'}: no such model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()

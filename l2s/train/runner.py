@@ -70,9 +70,24 @@ def run(argv: List[str]) -> Any:
     check = getattr(module, "check_hparams", None)
     if check is not None:  # a stage's own options: a one-line error before anything is written
         check(hparams)
+    check_model_paths(hparams)
     sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
                                    overrides=overrides)
     return module.train(hparams, run_opts)
+
+
+def check_model_paths(hparams: Dict[str, Any]) -> None:
+    """Every ``*_model`` option that is set (``vsr_model``, ``prior_model``, ``init_model``...) names a model
+    that :func:`l2s.hub.resolve` finds, so a typo is a one-line error before the output folder is written.
+
+    Raises:
+        ModelError: one of them cannot be resolved.
+    """
+    from l2s.hub import resolve
+
+    for key, value in hparams.items():
+        if key.endswith("_model") and isinstance(value, (str, Path)) and str(value):
+            resolve(value)
 
 
 def _cuda() -> bool:
