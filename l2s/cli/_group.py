@@ -69,10 +69,39 @@ class L2SGroup(LazyGroup):
                 raise
             click.echo(f"{name}: error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_INPUT)
+        except (ImportError, OSError) as exc:  # an extra not installed, or torchaudio's extension
+            if debug:
+                raise
+            expected = _environment_error(exc, self._command_of(args))
+            if expected is None:
+                _internal(name, exc)
+            click.echo(f"{name}: error: {_one_line(expected)}", err=True)
+            sys.exit(EXIT_INPUT)
         except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
             if debug:
                 raise
-            click.echo(f"{name}: internal error: {type(exc).__name__}: {_one_line(exc)} "
-                       "(rerun with --debug for the traceback)", err=True)
-            sys.exit(EXIT_INTERNAL)
+            _internal(name, exc)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def _command_of(self, args: Optional[List[str]]) -> str:
+        """``l2s NAME`` for the sub-command on the command line (``l2s`` when there is none)."""
+        argv = sys.argv[1:] if args is None else list(args)
+        return next((f"l2s {a}" for a in argv if a in self.lazy_commands), "l2s")
+
+
+def _internal(name: str, exc: BaseException) -> None:
+    click.echo(f"{name}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+               "(rerun with --debug for the traceback)", err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
+def _environment_error(exc: BaseException, what: str) -> Optional[str]:
+    """The one-line reason for an import that failed because of the installation, or None (a bug)."""
+    from l2s.extras import dependency_error, torchaudio_error
+
+    if isinstance(exc, ImportError):
+        missing = dependency_error(exc, what)
+        if missing is not None:
+            return str(missing)
+    broken = torchaudio_error(exc)
+    return None if broken is None else str(broken)

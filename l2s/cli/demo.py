@@ -34,9 +34,11 @@ def demo(out: str, model: Optional[str], seed: int, steps: Optional[int], solver
     audio, STOI against the ground truth, model and timings).
     """
     from l2s.cli.synthesize import load_pipeline
+    from l2s.extras import require_extra
     from l2s.hub import bundled_dir
     from l2s.pipeline.demo import DemoOptions, run_demo
 
+    require_extra("demo", "l2s demo")  # the corpus renders the clip, the eval metrics score it
     if model is None and bundled_dir(DEFAULT_MODEL) is None:  # before any progress line: the error stays alone
         raise ModelError(f"the bundled default model '{DEFAULT_MODEL}' is not in this build: pass --model DIR "
                          "(a pipeline directory, e.g. one made by `l2s pipeline build`)")

@@ -80,7 +80,8 @@ def extract_f0(
     Returns:
         A :class:`PitchTrack` with ``1 + N // hop`` frames.
     """
-    import pyworld
+    from l2s.extras import import_pyworld
+    pyworld = import_pyworld()
 
     x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64).reshape(-1))
     frame_period_ms = 1000.0 * f0.hop_length / audio.sample_rate

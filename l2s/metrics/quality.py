@@ -17,7 +17,7 @@ from typing import Dict
 import numpy as np
 
 from l2s.config import SAMPLE_RATE
-from l2s.errors import DependencyError
+from l2s.extras import needs_extra
 from l2s.metrics.base import Score, silence_reason
 
 _NAMES = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
@@ -42,7 +42,7 @@ def _dnsmos():
         import onnxruntime as ort
         from speechmos import dnsmos as sm
     except ImportError as exc:
-        raise DependencyError(f"DNSMOS needs the eval extra (pip install 'l2s[eval]'): {exc}") from exc
+        raise needs_extra("DNSMOS", "eval", exc.name or "speechmos") from None
 
     models = resources.files("speechmos") / "dnsmos_models"
     opts = ort.SessionOptions()

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from l2s.config import SAMPLE_RATE
-from l2s.errors import DependencyError
+from l2s.extras import needs_extra
 from l2s.metrics.base import Score, silence_reason
 
 
@@ -16,7 +16,7 @@ def _encoder():
     try:
         from resemblyzer import VoiceEncoder
     except ImportError as exc:
-        raise DependencyError(f"speaker similarity needs Resemblyzer (pip install 'l2s[eval]'): {exc}") from exc
+        raise needs_extra("speaker similarity (Resemblyzer)", "eval", exc.name or "resemblyzer") from None
     return VoiceEncoder("cpu", verbose=False)
 
 

@@ -29,7 +29,8 @@ _MCD_CONST = 10.0 * np.sqrt(2.0) / np.log(10.0)
 
 def mel_cepstrum(wav: np.ndarray, dim: int = MCEP_DIM) -> np.ndarray:
     """``(T, dim)`` WORLD mel-cepstrum at the contract frame rate (``1 + N // hop`` frames, or WORLD's count)."""
-    import pyworld
+    from l2s.extras import import_pyworld
+    pyworld = import_pyworld()
 
     x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64).reshape(-1))
     period_ms = 1000.0 * CONTRACT.f0.hop_length / SAMPLE_RATE

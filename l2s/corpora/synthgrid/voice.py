@@ -42,7 +42,8 @@ class WorldParams:
 
 def analyse(wav: np.ndarray) -> WorldParams:
     """(N,) float at the contract rate -> float32 WORLD parameters at 5 ms."""
-    import pyworld
+    from l2s.extras import import_pyworld
+    pyworld = import_pyworld()
 
     x = np.ascontiguousarray(wav, dtype=np.float64)
     # Harvest, not DIO: DIO's voicing decisions drop the onsets of voiced stretches, which
@@ -121,7 +122,8 @@ def scale_f0(p: WorldParams, factor: "float | np.ndarray") -> WorldParams:
 
 def synthesize(p: WorldParams) -> np.ndarray:
     """WORLD parameters -> (N,) float32 waveform at the contract rate."""
-    import pyworld
+    from l2s.extras import import_pyworld
+    pyworld = import_pyworld()
 
     wav = pyworld.synthesize(p.f0.astype(np.float64), np.ascontiguousarray(p.sp, np.float64),
                              np.ascontiguousarray(p.ap, np.float64), SAMPLE_RATE, FRAME_PERIOD_MS)
