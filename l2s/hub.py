@@ -154,10 +154,77 @@ def bundled_dir(name: str) -> Optional[Path]:
     return candidate if candidate.is_dir() else None
 
 
-def resolve(name_or_path: Union[str, Path]) -> Path:
+@dataclass(frozen=True)
+class HubOptions:
+    """Where and how a Hugging Face repo id is fetched (``huggingface_hub.snapshot_download``'s options).
+
+    Attributes:
+        revision: a branch, tag or commit hash (default: the repo's main branch).
+        cache_dir: the Hub cache to use (default: ``HF_HUB_CACHE``, ``~/.cache/huggingface/hub``).
+        local_files_only: use the cache only, never the network (also set by ``HF_HUB_OFFLINE=1``).
+        token: an access token for a private or gated repo (default: the saved login / ``HF_TOKEN``).
+    """
+
+    revision: Optional[str] = None
+    cache_dir: Optional[Union[str, Path]] = None
+    local_files_only: bool = False
+    token: Optional[Union[str, bool]] = None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+
+
+def hub_error(repo_id: str, exc: BaseException, options: HubOptions, action: str = "download") -> ModelError:
+    """The one-line reason a repo could not be fetched (or written: ``action="upload"``), for each way the Hub
+    or the network says no."""
+    from huggingface_hub.utils import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                       RepositoryNotFoundError, RevisionNotFoundError)
+
+    revision = f" at revision {options.revision!r}" if options.revision else ""
+    if isinstance(exc, GatedRepoError):  # before RepositoryNotFoundError, its parent class
+        return ModelError(f"{repo_id}: a gated repo: accept its conditions on huggingface.co, then log in "
+                          "(`hf auth login`) or pass a token")
+    if isinstance(exc, RepositoryNotFoundError):
+        return ModelError(f"{repo_id}: no such model repo on the Hugging Face Hub, or one this token may not "
+                          f"{action} (log in with `hf auth login`, set HF_TOKEN or pass a token)")
+    if isinstance(exc, RevisionNotFoundError):
+        return ModelError(f"{repo_id}: no revision {options.revision!r} (a branch, tag or commit hash)")
+    if isinstance(exc, LocalEntryNotFoundError):
+        where = f"the Hub cache {options.cache_dir}" if options.cache_dir else "the local Hub cache"
+        if options.local_files_only or _hub_offline():
+            why = "offline (local_files_only or HF_HUB_OFFLINE=1)"
+        else:
+            cause = exc.__cause__ or exc.__context__
+            why = "the Hugging Face Hub cannot be reached" + (f" ({type(cause).__name__})" if cause else "")
+        return ModelError(f"{repo_id}{revision}: not in {where}, and {why}: connect to the network once to "
+                          "download it, or pass a local pipeline directory")
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ModelError(f"{repo_id}{revision}: the Hugging Face Hub refused the {action}"
+                          + (f" (HTTP {status})" if status else "") + f": {first}")
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
+        return ModelError(f"{repo_id}{revision}: the {action} failed, the Hugging Face Hub cannot be reached "
+                          f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+    return ModelError(f"{repo_id}{revision}: the Hugging Face Hub {action} failed ({type(exc).__name__}: "
+                      f"{' '.join(str(exc).split())[:200]})")
+
+
+def is_repo_id(text: str) -> bool:
+    """Whether ``text`` reads as a Hugging Face repo id (``owner/name``), not a path."""
+    return text.count("/") == 1 and not text.startswith((".", "/", "~")) and all(text.split("/"))
+
+
+def resolve(name_or_path: Union[str, Path], hub: HubOptions = HubOptions()) -> Path:
     """A local directory for a bundled name, a local path, or a Hugging Face repo id.
 
-    Hub downloads honour ``HF_HUB_OFFLINE`` (then only the local cache is used).
+    Hub downloads honour ``HF_HUB_OFFLINE`` (then only the local cache is used) and ``hub``'s revision,
+    cache, offline flag and token.
+
+    Raises:
+        ModelError: no such directory, bundled name or repo; or the repo cannot be fetched (one line that
+            says why: offline and not cached, network down, no such repo or revision, gated, HTTP error).
     """
     text = str(name_or_path)
     local = Path(text).expanduser()
@@ -168,15 +235,40 @@ def resolve(name_or_path: Union[str, Path]) -> Path:
     bundled = bundled_dir(text)
     if bundled is not None:
         return bundled
-    if text.count("/") == 1 and not text.startswith((".", "/")):
+    if is_repo_id(text):
+        from huggingface_hub import snapshot_download
+
+        from l2s import __version__
+
         try:
-            from huggingface_hub import snapshot_download
-        except ImportError:  # pragma: no cover - huggingface_hub ships with diffusers
-            raise ModelError(f"{text}: not a local path, and huggingface_hub is not installed") from None
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-        try:
-            return Path(snapshot_download(repo_id=text, local_files_only=offline))
-        except Exception as exc:  # the hub raises many types; all mean "cannot have it"
-            reason = "offline and not in the local cache" if offline else type(exc).__name__
-            raise ModelError(f"{text}: cannot fetch from the hub ({reason})") from None
+            return Path(snapshot_download(repo_id=text, revision=hub.revision, cache_dir=hub.cache_dir,
+                                          local_files_only=hub.local_files_only or _hub_offline(),
+                                          token=hub.token, library_name="l2s", library_version=__version__))
+        except Exception as exc:  # the hub raises many types; hub_error says which one in words
+            raise hub_error(text, exc, hub) from None
     raise ModelError(f"{text}: no such model (not a directory, not a bundled name, not a hub repo id)")
+
+
+def push_folder_to_hub(folder: Union[str, Path], repo_id: str, token: Optional[Union[str, bool]] = None,
+                       private: Optional[bool] = None, branch: Optional[str] = None,
+                       commit_message: str = "Upload l2s pipeline", create_pr: bool = False) -> str:
+    """Upload a saved directory to a Hugging Face model repo (created if needed) with ``HfApi``.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        ModelError: the repo cannot be created or written (one line, as for downloads).
+    """
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token, library_name="l2s")
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model", revision=branch,
+                                 commit_message=commit_message, create_pr=create_pr)
+    except Exception as exc:
+        raise hub_error(repo_id, exc, HubOptions(revision=branch, token=token), action="upload") from None
+    return str(getattr(info, "commit_url", info))

@@ -25,6 +25,19 @@ def _parse_metrics(text: str) -> tuple:
     return names
 
 
+def command_line(ctx: click.Context) -> str:
+    """The command that reproduces this run: ``l2s evaluate`` and every option's value (defaults included)."""
+    import shlex
+
+    words = ["l2s", ctx.info_name or "evaluate"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value is None or value is False:
+            continue
+        words.append(param.opts[-1] if param.is_flag else f"{param.opts[-1]} {shlex.quote(str(value))}")
+    return " ".join(words)
+
+
 @click.command(help="""Score generated speech against references, utterance by utterance.
 
 \b
@@ -82,7 +95,7 @@ def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out
     report = run_evaluation(pairs, options, lambda it: progress(it, "evaluate", total=len(pairs), unit="utt"))
     for w in report.warnings:
         click.echo(f"l2s: warning: {w}", err=True)
-    paths = write_report(report, Path(out))
+    paths = write_report(report, Path(out), command=command_line(ctx))
     if plots:
         from l2s.evaluation.plots import write_plots
 

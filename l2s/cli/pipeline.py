@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import click
 
@@ -55,22 +55,71 @@ def pipeline() -> None:
 @click.option("--beam-size", type=click.IntRange(min=0), default=0, show_default=True,
               help="Lip reader decoding: 0 greedy CTC, else the joint CTC/attention beam width.")
 @click.option("--half", is_flag=True, help="Store float weights as float16 (half the size; loads as float32).")
+@click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False), default=None, metavar="YAML",
+              help="Model card text and results (summary, training, limitations, results) for OUT/README.md.")
+@click.option("--eval-report", "eval_reports", multiple=True, type=click.Path(exists=True), metavar="REPORT",
+              help="An `l2s evaluate` report.json (or its folder) whose figures and command go into the card "
+                   "(repeatable).")
 def build(out: str, vsr: Optional[str], f0_ddsp: Optional[str], melgen: str, guide_asr: Optional[str], vocoder: str,
           name: str, trained_on: Optional[str], solver: str, steps: Optional[int], w_video: float, w_asr: float,
-          asr_start: int, asr_end: int, start_step: Optional[int], beam_size: int, half: bool) -> None:
+          asr_start: int, asr_end: int, start_step: Optional[int], beam_size: int, half: bool,
+          card_file: Optional[str], eval_reports: Tuple[str, ...]) -> None:
     """Assemble OUT from trained component model directories.
 
     Each component is copied into OUT/<component>/ after checking it holds the right kind of model
-    and our signal contract; the pipeline is loaded once before OUT appears (atomically).
+    and our signal contract; the pipeline is loaded once before OUT appears (atomically). OUT/README.md
+    is its model card (Hugging Face metadata: licence, library_name l2s, training data, results).
     """
     from l2s.pipeline.build import build_pipeline, directory_size
+    from l2s.pipeline.card import card_text_from
 
     given = {"vsr": vsr, "f0_ddsp": f0_ddsp, "melgen": melgen, "guide_asr": guide_asr, "vocoder": vocoder}
     sampler = SamplerConfig(solver=solver, steps=steps, w_video=w_video, w_asr=w_asr, asr_start=asr_start,
                             asr_end=asr_end, start_step=start_step)
+    card = card_text_from(card_file, eval_reports)
     path = build_pipeline(out, {k: v for k, v in given.items() if v is not None}, name=name, trained_on=trained_on,
-                          sampler=sampler, vsr_beam_size=beam_size, half=half)
+                          sampler=sampler, vsr_beam_size=beam_size, half=half, card=card)
     parts = ", ".join(k for k, v in given.items() if v is not None)
     storage = "float16" if half else "as trained"
     click.echo(f"built pipeline '{name}' in {Path(path)}: {parts}; {human_size(directory_size(path))} "
                f"(weights {storage})", err=True)
+
+
+@pipeline.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False), default=None, metavar="YAML",
+              help="Model card text and results (summary, training, limitations, results).")
+@click.option("--eval-report", "eval_reports", multiple=True, type=click.Path(exists=True), metavar="REPORT",
+              help="An `l2s evaluate` report.json (or its folder) whose figures and command go in (repeatable).")
+def card(directory: str, card_file: Optional[str], eval_reports: Tuple[str, ...]) -> None:
+    """(Re)write DIRECTORY/README.md, the model card of a pipeline directory (no weight file is touched)."""
+    from l2s.pipeline.card import card_text_from, write_card
+    from l2s.pipeline.spec import read_spec
+
+    spec = read_spec(directory)
+    path = write_card(directory, spec, card_text_from(card_file, eval_reports))
+    click.echo(f"wrote {path}", err=True)
+
+
+@pipeline.command()
+@click.argument("model", metavar="MODEL")
+@click.argument("repo_id", metavar="REPO_ID")
+@click.option("--private", is_flag=True, default=None, help="Create the repo private.")
+@click.option("--branch", default=None, help="Push to this branch (created if needed) instead of main.")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing directly.")
+@click.option("--message", "commit_message", default="Upload l2s pipeline", show_default=True,
+              help="Commit message.")
+@click.option("--token", default=None, envvar="HF_TOKEN", help="Access token (default: HF_TOKEN or the saved login).")
+def push(model: str, repo_id: str, private: Optional[bool], branch: Optional[str], create_pr: bool,
+         commit_message: str, token: Optional[str]) -> None:
+    """Upload MODEL (a pipeline directory or bundled name) to the Hugging Face model repo REPO_ID.
+
+    What is uploaded is what `Lip2Speech.save_pretrained` writes: pipeline.yaml, one directory per
+    component and the model card README.md.
+    """
+    from l2s.pipeline import Lip2Speech
+
+    pipe = Lip2Speech.from_pretrained(model, device="cpu")
+    url = pipe.push_to_hub(repo_id, token=token, private=private, branch=branch, create_pr=create_pr,
+                           commit_message=commit_message)
+    click.echo(f"pushed {pipe.model_id} to {repo_id}: {url}", err=True)

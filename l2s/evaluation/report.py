@@ -28,12 +28,14 @@ def _agg_json(aggs: Mapping[str, Aggregate]) -> Dict[str, dict]:
     return {k: dataclasses.asdict(v) for k, v in aggs.items()}
 
 
-def to_json(report: EvalReport) -> dict:
-    """A JSON-ready dict: options, aggregates, calibration, warnings, timings and per-utterance scores."""
+def to_json(report: EvalReport, command: Optional[str] = None) -> dict:
+    """A JSON-ready dict: the command (when given), options, aggregates, calibration, warnings, timings and
+    per-utterance scores."""
     opts = dataclasses.asdict(report.options)
     opts["sync_model"] = str(opts["sync_model"]) if opts["sync_model"] else None
     return {
         "l2s_version": __version__,
+        **({"command": command} if command else {}),
         "options": opts,
         "num_utterances": len(report.utterances),
         "aggregates": _agg_json(report.aggregates),
@@ -102,11 +104,12 @@ def to_csv(report: EvalReport) -> str:
     return buf.getvalue()
 
 
-def write_report(report: EvalReport, out_dir: Path) -> Dict[str, Path]:
-    """Write ``report.json``, ``report.md`` and ``utterances.csv`` into ``out_dir``; return their paths."""
+def write_report(report: EvalReport, out_dir: Path, command: Optional[str] = None) -> Dict[str, Path]:
+    """Write ``report.json`` (recording ``command``, the command line that made it, when given), ``report.md``
+    and ``utterances.csv`` into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "csv": out_dir / "utterances.csv"}
-    atomic_write_text(paths["json"], json.dumps(to_json(report), indent=2) + "\n")
+    atomic_write_text(paths["json"], json.dumps(to_json(report, command), indent=2) + "\n")
     atomic_write_text(paths["md"], to_markdown(report))
     atomic_write_text(paths["csv"], to_csv(report))
     return paths

@@ -29,6 +29,7 @@ from l2s.diffusion.sampler import SamplerConfig
 from l2s.errors import InputError
 from l2s.hub import CONFIG_FILE, PIPELINE_FILE, WEIGHTS_FILE, load_model_dir
 from l2s.io.atomic import atomic_dir
+from l2s.pipeline.card import CardText, write_card
 from l2s.pipeline.spec import CHAR_TOKENIZER, COMPONENTS, REQUIRED_COMPONENTS, ChunkSpec, PipelineSpec, write_spec
 
 PathLike = Union[str, Path]
@@ -117,7 +118,8 @@ def store_half(model_dir: Path, keep_float32: Set[str]) -> None:
 
 def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: str,
                    trained_on: Optional[str] = None, sampler: SamplerConfig = SamplerConfig(),
-                   vsr_beam_size: int = 0, chunking: ChunkSpec = ChunkSpec(), half: bool = False) -> Path:
+                   vsr_beam_size: int = 0, chunking: ChunkSpec = ChunkSpec(), half: bool = False,
+                   card: Optional[CardText] = None) -> Path:
     """Write a pipeline directory (``weights: trained``) from component model directories.
 
     Args:
@@ -131,6 +133,8 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
         vsr_beam_size: 0 for greedy CTC lip reading, else the joint CTC/attention beam width.
         chunking: long-input chunking.
         half: store float parameters as float16.
+        card: prose and results for the model card (``README.md``, always written; see
+            :mod:`l2s.pipeline.card`).
 
     Returns:
         ``out_dir``, loadable by :meth:`~l2s.pipeline.Lip2Speech.from_pretrained`.
@@ -175,4 +179,5 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
                 store_half(tmp / component, _component_buffers(pipe, component))
             del pipe
             Lip2Speech.from_pretrained(tmp, device="cpu")
+        write_card(tmp, spec, card or CardText())
     return out

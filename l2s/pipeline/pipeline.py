@@ -143,18 +143,29 @@ class Lip2Speech:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def from_pretrained(cls, name_or_path: Union[str, Path], device: Union[str, torch.device] = "auto"
-                        ) -> "Lip2Speech":
+    def from_pretrained(cls, name_or_path: Union[str, Path], device: Union[str, torch.device] = "auto", *,
+                        revision: Optional[str] = None, cache_dir: Optional[Union[str, Path]] = None,
+                        local_files_only: bool = False, token: Optional[Union[str, bool]] = None) -> "Lip2Speech":
         """Load a pipeline directory: a local path, a bundled name or a hub repo id.
 
+        Args:
+            name_or_path: the directory, the bundled name (``synthgrid-small``) or a Hugging Face repo id.
+            device: ``auto``, ``cpu`` or ``cuda[:n]``.
+            revision: a hub repo's branch, tag or commit hash (default: main).
+            cache_dir: the Hugging Face cache to download into and read from.
+            local_files_only: never use the network (also set by ``HF_HUB_OFFLINE=1``).
+            token: access token for a private or gated repo (default: ``HF_TOKEN`` or the saved login).
+
         Raises:
-            ModelError: not a pipeline, a component is missing or does not load.
+            ModelError: not a pipeline, a component is missing or does not load, or the hub repo cannot be
+                fetched (the message says why: offline and not cached, no network, no such repo...).
             ContractError: a component was trained with another signal contract.
         """
-        from l2s.hub import resolve
+        from l2s.hub import HubOptions, resolve
         from l2s.vocoder import get_vocoder
 
-        root = resolve(name_or_path)
+        root = resolve(name_or_path, HubOptions(revision=revision, cache_dir=cache_dir,
+                                                local_files_only=local_files_only, token=token))
         spec = read_spec(root)
         dev = resolve_device(device)
         comp = {k: root / v for k, v in spec.components.items()}
@@ -172,6 +183,33 @@ class Lip2Speech:
             guide = load_guide(comp["guide_asr"], spec.guide_tokenizer, root, dev)
         vocoder = get_vocoder(vocoder_source(root, spec.components["vocoder"]), dev)
         return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide)
+
+    def save_pretrained(self, save_directory: Union[str, Path]) -> Path:
+        """Write this pipeline as a directory that :meth:`from_pretrained` loads: ``pipeline.yaml`` (from
+        :attr:`spec`), the component directories as they were loaded, and the model card ``README.md``.
+
+        Changes made to the loaded modules in memory are not saved (the component files are copied).
+
+        Raises:
+            InputError: ``save_directory`` is a file or a non-empty folder that is not a pipeline directory.
+        """
+        from l2s.pipeline.save import save_pipeline
+
+        return save_pipeline(self.root, self.spec, save_directory)
+
+    def push_to_hub(self, repo_id: str, *, token: Optional[Union[str, bool]] = None, private: Optional[bool] = None,
+                    branch: Optional[str] = None, create_pr: bool = False,
+                    commit_message: str = "Upload l2s pipeline") -> str:
+        """Upload what :meth:`save_pretrained` writes to the model repo ``repo_id`` (created if needed),
+        through ``huggingface_hub.HfApi``; returns the commit URL.
+
+        Raises:
+            ModelError: the Hub refused (no write access, gated...) or could not be reached.
+        """
+        from l2s.pipeline.save import push_pipeline
+
+        return push_pipeline(self.root, self.spec, repo_id, token=token, private=private, branch=branch,
+                             create_pr=create_pr, commit_message=commit_message)
 
     @property
     def model_id(self) -> str:
