@@ -54,14 +54,36 @@ def test_recipe_trains_resumes_and_exports(data, tmp_path):
     assert (out / "train_log.txt").read_text() == log_before
 
 
-def test_ddp_two_processes_keep_identical_weights(data, tmp_path):
+def test_ddp_keeps_identical_weights_and_shares_out_evaluation(tmp_path):
+    """Two processes train identical replicas; valid and test are split over the ranks (3 batches: 2 on one,
+    1 on the other) and their statistics gathered: the test scores equal those of one process evaluating
+    the same checkpoint alone."""
+    rng = np.random.default_rng(1)
+    utts = []
+    for i, text in enumerate(TEXTS):
+        frames = 16 + 2 * i
+        np.save(tmp_path / f"u{i}.npy", rng.integers(0, 256, (frames, 96, 96), dtype=np.uint8))
+        utts.append(Utterance(id=f"u{i}", text=text, roi=tmp_path / f"u{i}.npy", num_frames=frames))
+    for split in ("train", "valid", "test-seen", "test-unseen"):
+        write_manifest(tmp_path / f"{split}.jsonl", utts)
     out = tmp_path / "ddp"
+    args = ["train", str(RECIPE), f"--data_folder={tmp_path}", f"--output_folder={out}", *TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "l2s", "train", str(RECIPE), f"--data_folder={data}", f"--output_folder={out}", *TINY]
+           "-m", "l2s", *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((out / "metrics.json").read_text())
-    digests = metrics["rank_weight_digests"]
+    shared = json.loads((out / "metrics.json").read_text())
+    digests = shared["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
-    assert digests[0] != metrics["initial_weight_digest"]
+    assert digests[0] != shared["initial_weight_digest"]
+    assert (out / "tensorboard").is_dir() and list((out / "tensorboard").glob("events.out.tfevents.*"))
+    # the same command in one process resumes (training is done) and scores the test splits alone
+    (out / "metrics.json").unlink()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    alone = json.loads((out / "metrics.json").read_text())
+    for split in ("test-seen", "test-unseen"):
+        assert alone[split]["WER"] == pytest.approx(shared[split]["WER"])
+        assert alone[split]["CER"] == pytest.approx(shared[split]["CER"])
+        assert alone[split]["loss"] == pytest.approx(shared[split]["loss"], rel=1e-5)

@@ -1,6 +1,7 @@
 """``l2s prepare``: run the mouth ROI once per clip and write training manifests."""
 
 from pathlib import Path
+from typing import Optional
 
 import click
 
@@ -31,14 +32,24 @@ def _corpus_command(name: str, title: str, layout_help: str) -> click.Command:
     @click.argument("out", type=click.Path(file_okay=False))
     @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
                   help="Worker processes.")
-    def command(root: str, out: str, jobs: int) -> None:
+    @click.option("--shard", default=None, metavar="I/N",
+                  help="Prepare only the I-th of N parts of the clips (1-based; e.g. a SLURM array task), "
+                       "no manifests; afterwards run once without --shard to write them.")
+    def command(root: str, out: str, jobs: int, shard: Optional[str]) -> None:
         from l2s.corpora.prepare_corpus import prepare_corpus, read_corpus
+        from l2s.sharding import resolve_shard
 
+        part = resolve_shard(shard)
         layout = read_corpus(name, Path(root))
-        result = prepare_corpus(layout, Path(out), jobs=jobs, progress=lambda it, n: _counted(it, name, n))
+        result = prepare_corpus(layout, Path(out), jobs=jobs, progress=lambda it, n: _counted(it, name, n),
+                                shard=part)
+        counts = (f"{result.done} prepared, {result.skipped} already done, {result.rejected} rejected "
+                  f"({result.rejects.name})")
+        if part.count > 1:
+            click.echo(f"{out}: shard {part}: {counts}; manifests: none (run once without --shard to write them)")
+            return
         splits = ", ".join(f"{k} {v}" for k, v in result.splits.items())
-        click.echo(f"{out}: {result.done} prepared, {result.skipped} already done, {result.rejected} rejected "
-                   f"({result.rejects.name}); manifests: {splits}")
+        click.echo(f"{out}: {counts}; manifests: {splits}")
 
     command.__doc__ = (f"Prepare {title} from ROOT (official layout) into OUT.\n\n{layout_help}\n\n"
                        "Per clip: mouth ROI (as `l2s roi`), 16 kHz wav, contract mel and F0; then OUT/<split>.jsonl "

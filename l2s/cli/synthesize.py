@@ -30,13 +30,13 @@ def load_pipeline(model: Optional[str], device: str):
 
 
 def _device_for_rank(device: str, world: int) -> str:
-    import os
-
     if world > 1 and device in ("auto", "cuda"):
         import torch
 
+        from l2s.sharding import local_rank
+
         if torch.cuda.is_available():
-            return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            return f"cuda:{local_rank()}"
     return device
 
 
@@ -137,26 +137,28 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: b
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the mel and F0 beside each output.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Voice only the I-th of N parts of the inputs (1-based; e.g. a SLURM array task).")
 def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver,
-               start_step, device, fmt, plot, overwrite) -> None:
+               start_step, device, fmt, plot, overwrite, shard) -> None:
     """Voice silent talking-face videos (IN... files or folders).
 
     One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
     <name>.wav (or --format mp4). Each output gets a JSON sidecar (text, confidences, settings,
-    model, timings). A folder run resumes: finished clips are skipped. Under torchrun, rank r
-    voices inputs r, r + world_size, ...
+    model, timings). A folder run resumes: finished clips are skipped. --shard i/n voices inputs
+    i, i + n, ...; under torchrun (or srun) the ranks split that part again.
     """
-    from l2s.pipeline.batch import dist_rank, plan_jobs, shard
+    from l2s.pipeline.batch import jobs_of_this_process, plan_jobs
 
     if text is not None and text_from_txt:
         raise InputError("--text and --text-from-txt exclude each other")
     jobs, folder_mode = plan_jobs(inputs, output, fmt)
     if ref_audio is not None and not Path(ref_audio).is_file():
         raise InputError(f"{ref_audio}: no such file (--ref-audio)")
-    rank, world = dist_rank()
-    jobs = shard(jobs, rank, world)
+    jobs, part = jobs_of_this_process(jobs, shard)
+    world = part.count
     if not jobs:
-        click.echo(f"rank {rank} of {world}: no inputs left for this rank", err=True)
+        click.echo(f"shard {part} ({part.source}): no inputs left for this shard", err=True)
         return
     todo = jobs if overwrite else [j for j in jobs if not j.done()]
     skipped = len(jobs) - len(todo)
@@ -167,7 +169,7 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
     opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver,
                 start_step=start_step)
     done, failures = _run(todo, pipe, opts, plot, folder_mode, text_from_txt)
-    where = f" (rank {rank}/{world})" if world > 1 else ""
+    where = f" (shard {part})" if world > 1 else ""
     click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",
                err=True)
     if failures:

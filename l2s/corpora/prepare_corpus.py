@@ -17,7 +17,10 @@ For every clip of a :class:`~l2s.corpora.layout.CorpusLayout` (read by the corpu
   ``<out>/lists/<name>.txt``: the official split lists, ``<out>/rejects.jsonl``: clips that failed,
   with the reason.
 
-(``<id>`` is the clip id with ``/`` written ``__``.) A clip whose four files exist is not
+(``<id>`` is the clip id with ``/`` written ``__``.) With a shard (``l2s prepare ... --shard i/n``, or
+the ranks of ``torchrun``/``srun``: :mod:`l2s.sharding`), a run prepares only its part of the clips and
+lists its failures in ``rejects.shard-<i>-of-<n>.jsonl``; one unsharded run afterwards finds their clips
+done and writes the manifests. A clip whose four files exist is not
 redone, so an interrupted run resumes where it stopped; a clip that fails (no face, broken or
 missing file, no transcript, no audio) is rejected and the run goes on. Rejected clips are tried
 again on the next run. ``prepare.json`` records the F0 tracker
@@ -45,6 +48,7 @@ from l2s.data.manifest import Utterance, write_manifest
 from l2s.errors import InputError, L2SError
 from l2s.features.pitch import F0_TRACKER
 from l2s.io.atomic import atomic_path, atomic_write_text
+from l2s.sharding import Shard
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +81,9 @@ class CorpusPrepareResult:
         done: clips prepared in this run.
         skipped: clips already prepared by an earlier run.
         rejected: clips that failed (listed in ``rejects``).
-        splits: split name -> clips in its manifest.
+        splits: split name -> clips in its manifest (none for a shard: an unsharded run writes them).
         out_dir: the output folder.
+        rejects_name: the file listing the clips that failed, in ``out_dir``.
     """
 
     done: int
@@ -86,10 +91,11 @@ class CorpusPrepareResult:
     rejected: int
     splits: Dict[str, int]
     out_dir: Path
+    rejects_name: str = REJECTS_FILE
 
     @property
     def rejects(self) -> Path:
-        return self.out_dir / REJECTS_FILE
+        return self.out_dir / self.rejects_name
 
 
 @dataclass(frozen=True)
@@ -353,8 +359,27 @@ def _map(items: List[Tuple[Utterance, ClipFiles]], jobs: int, task: Task,
     return progress(results, len(items)) if progress is not None else results
 
 
+def shard_rejects_name(shard: Shard) -> str:
+    """``rejects.shard-2-of-4.jsonl``: where one shard lists its failed clips (shards run at the same time)."""
+    return f"rejects.shard-{shard.index + 1}-of-{shard.count}.jsonl"
+
+
+def _prepare_part(clips: List[Utterance], out_dir: Path, jobs: int, progress: Optional[Progress],
+                  shard: Shard) -> CorpusPrepareResult:
+    """One shard's run: prepare its clips that are not done yet. The manifests, ``prepare.json``, the F0
+    refresh and ``rejects.jsonl`` are left to one unsharded run afterwards (the shards may run at once)."""
+    mine = shard.take(sorted(clips, key=lambda u: u.id))
+    todo = [(u, files) for u, files in ((u, ClipFiles.of(out_dir, u)) for u in mine) if not files.complete()]
+    rejects = [{"id": utt.id, "video": str(utt.video), "reason": reason}
+               for utt, reason in _map(todo, jobs, _task, progress) if reason is not None]
+    name = shard_rejects_name(shard)
+    atomic_write_text(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+    return CorpusPrepareResult(done=len(todo) - len(rejects), skipped=len(mine) - len(todo), rejected=len(rejects),
+                               splits={}, out_dir=out_dir, rejects_name=name)
+
+
 def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
-                   progress: Optional[Progress] = None) -> CorpusPrepareResult:
+                   progress: Optional[Progress] = None, shard: Shard = Shard()) -> CorpusPrepareResult:
     """Prepare every clip of ``layout`` into ``out_dir`` and write the manifests (see the module docstring).
 
     Args:
@@ -362,6 +387,9 @@ def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
         out_dir: output folder (created).
         jobs: worker processes (each single-threaded).
         progress: optional wrapper ``(iterable, total) -> iterable`` over the clips to do (a progress bar).
+        shard: prepare only this part of the clips (sorted by id; :mod:`l2s.sharding`), and write no manifest:
+            run the shards (e.g. a SLURM job array), then once unsharded, which finds their clips done and
+            writes the manifests.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -369,6 +397,8 @@ def prepare_corpus(layout: CorpusLayout, out_dir: Path, jobs: int = 1,
     for utts in layout.splits.values():  # LRS3's train repeats pretrain and trainval clips
         for u in utts:
             unique.setdefault(u.id, u)
+    if shard.count > 1:
+        return _prepare_part(list(unique.values()), out_dir, jobs, progress, shard)
     ready: Dict[str, Utterance] = {}
     todo: List[Tuple[Utterance, ClipFiles]] = []
     for u in unique.values():

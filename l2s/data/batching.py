@@ -16,23 +16,25 @@ class BucketBatchSampler(Sampler[List[int]]):
     Items are sorted by length, cut into batches whose ``len(batch) * max_len`` is at
     most ``max_frames`` (an item longer than the budget gets a batch of its own), and
     the batch order is shuffled each epoch (``set_epoch``). Under DDP every rank
-    takes every ``world_size``-th batch of the same order; the batch list is padded by
-    repetition so all ranks run the same number of steps.
+    takes every ``world_size``-th batch of the same order; for training the batch list is
+    padded by repetition so all ranks run the same number of steps, for evaluation
+    (``pad=False``) it is not, so the ranks' batches together are each batch exactly once.
 
     Args:
         lengths: length of each item (any unit, e.g. video frames).
         max_frames: padded-size budget per batch.
         max_batch: hard cap on items per batch.
+        pad: repeat batches so every rank gets as many (training), or not (evaluation).
     """
 
     def __init__(self, lengths: Sequence[int], max_frames: int, max_batch: int = 64, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, pad: bool = True):
         if max_frames <= 0 or max_batch <= 0:
             raise ValueError("max_frames and max_batch must be positive")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.max_frames, self.max_batch = max_frames, max_batch
         self.shuffle, self.seed = shuffle, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.pad = rank, world_size, pad
         self.epoch = 0
         self.batches = self._make_batches()
 
@@ -61,10 +63,13 @@ class BucketBatchSampler(Sampler[List[int]]):
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(len(order), generator=g).tolist()
-        per_rank = math.ceil(len(order) / self.world_size)
-        order = (order * math.ceil(per_rank * self.world_size / max(len(order), 1)))[: per_rank * self.world_size]
+        if self.pad:
+            per_rank = math.ceil(len(order) / self.world_size)
+            order = (order * math.ceil(per_rank * self.world_size / max(len(order), 1)))[: per_rank * self.world_size]
         for i in order[self.rank::self.world_size]:
             yield self.batches[i]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.batches) / self.world_size)
+        if self.pad:
+            return math.ceil(len(self.batches) / self.world_size)
+        return len(range(self.rank, len(self.batches), self.world_size))

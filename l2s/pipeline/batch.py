@@ -1,19 +1,20 @@
 """Batches of clips: which inputs, which outputs, which are done, and which this process takes.
 
 A batch resumes: a clip whose output and JSON sidecar both exist is finished (the sidecar is
-written last, atomically) and is skipped. Under ``torchrun`` every rank takes every
-``world_size``-th input, so the ranks never write the same file.
+written last, atomically) and is skipped. With ``--shard i/n``, under ``torchrun`` or in an ``srun``
+step, each process takes its part of the inputs (:mod:`l2s.sharding`), so processes never write the
+same file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence, Tuple, TypeVar
+from typing import List, Optional, Sequence, Tuple, TypeVar
 
 from l2s.errors import InputError
 from l2s.pipeline.outputs import OUTPUT_SUFFIXES, check_output_path, sidecar_of
+from l2s.sharding import Shard, env_shard, resolve_shard
 
 VIDEO_INPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
@@ -87,14 +88,20 @@ def plan_jobs(inputs: Sequence[str], output: str, fmt: str = "wav") -> Tuple[Lis
 
 
 def dist_rank() -> Tuple[int, int]:
-    """``(rank, world_size)`` from the ``torchrun`` environment, ``(0, 1)`` outside it."""
-    try:
-        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        raise InputError("RANK and WORLD_SIZE must be integers") from None
-    if world < 1 or not 0 <= rank < world:
-        raise InputError(f"RANK {rank} outside WORLD_SIZE {world}")
-    return rank, world
+    """``(rank, world_size)`` from ``torchrun`` (or an ``srun`` step, :func:`l2s.sharding.env_shard`), ``(0, 1)``
+    outside both."""
+    part = env_shard()
+    return part.index, part.count
+
+
+def jobs_of_this_process(jobs: Sequence[Job], shard_option: Optional[str] = None) -> Tuple[List[Job], Shard]:
+    """The jobs this process voices: ``--shard i/n`` (if given) split further among the launcher's ranks.
+
+    Raises:
+        InputError: a bad ``--shard`` or launcher variable.
+    """
+    part = resolve_shard(shard_option)
+    return part.take(jobs), part
 
 
 def shard(items: Sequence[T], rank: int, world_size: int) -> List[T]:

@@ -39,6 +39,8 @@ def _mel_batch(batch, device):
 class GuideBrain(L2SBrain):
     """Trains :class:`~l2s.models.asr_guide.GuideASR` on noised ground-truth mels."""
 
+    eval_accumulators = ("cer",)
+
     def compute_forward(self, batch, stage):
         mel, lengths = _mel_batch(batch, self.device)
         tokens, token_lengths = batch["tokens"].to(self.device), batch["tokens_lengths"]

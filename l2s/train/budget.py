@@ -17,9 +17,17 @@ import torch
 logger = logging.getLogger(__name__)
 
 
+def collective_device() -> torch.device:
+    """Where a tensor must live for a collective of the current process group: NCCL reduces only CUDA
+    tensors (on the rank's own device), gloo CPU ones."""
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def _all_agree(stop: bool) -> bool:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        flag = torch.tensor([1.0 if stop else 0.0])
+        flag = torch.tensor([1.0 if stop else 0.0], device=collective_device())
         torch.distributed.broadcast(flag, src=0)
         return bool(flag.item())
     return stop

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import operator
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -32,16 +34,69 @@ def make_loader(manifest: str, fields: Sequence[str], hparams: Mapping[str, Any]
                 pad_values: Optional[Dict[str, float]] = None) -> DataLoader:
     """A DataLoader over a manifest with length-bucketed batches under ``max_frames_per_batch``.
 
-    Training loaders shard batches across DDP ranks; evaluation loaders do not (every rank
-    sees everything, and only the main process reports).
+    Under DDP both kinds shard batches across ranks: training batches padded by repetition so the ranks
+    step together, evaluation batches each exactly once (the brain gathers the ranks' statistics, see
+    :meth:`~l2s.train.brain.L2SBrain.gather_eval`). A split with fewer batches than ranks is evaluated
+    whole on every rank (a rank without a batch would miss DDP's first buffer broadcast).
     """
     dataset = ManifestDataset(read_manifest(manifest), fields=fields, tokenizer=tokenizer)
-    rank, world = rank_and_world() if train else (0, 1)
-    sampler = BucketBatchSampler(dataset.lengths(), max_frames=int(hparams["max_frames_per_batch"]),
-                                 max_batch=int(hparams.get("max_batch", 64)), shuffle=train,
-                                 seed=int(hparams.get("seed", 0)), rank=rank, world_size=world)
+    rank, world = rank_and_world()
+    options = dict(max_frames=int(hparams["max_frames_per_batch"]), max_batch=int(hparams.get("max_batch", 64)),
+                   shuffle=train, seed=int(hparams.get("seed", 0)), pad=train)
+    sampler = BucketBatchSampler(dataset.lengths(), rank=rank, world_size=world, **options)
+    if not train and len(sampler.batches) < world:
+        sampler = BucketBatchSampler(dataset.lengths(), **options)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=int(hparams.get("num_workers", 0)),
                       collate_fn=partial(collate, pad_values=pad_values or {}))
+
+
+def is_sharded(loader: Any) -> bool:
+    """Whether ``loader`` gives this rank only its share of the batches (:func:`make_loader` under DDP)."""
+    return getattr(getattr(loader, "batch_sampler", None), "world_size", 1) > 1
+
+
+def _payload(value: Any) -> Any:
+    """What one rank sends of an accumulator: metric objects as their (ids, scores) lists."""
+    if isinstance(value, Mapping):
+        return {k: _payload(v) for k, v in value.items()}
+    if hasattr(value, "scores") and hasattr(value, "ids"):  # SpeechBrain's ErrorRateStats and kin
+        return ("__metric__", list(value.ids), list(value.scores))
+    return value
+
+
+def _merge(local: Any, values: List[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, Mapping):
+        keys = dict.fromkeys(k for v in values for k in v)
+        return {k: _merge(local.get(k) if isinstance(local, Mapping) else None, [v[k] for v in values if k in v])
+                for k in keys}
+    if isinstance(first, tuple) and first and first[0] == "__metric__":
+        local.ids = [i for v in values for i in v[1]]
+        local.scores = [s for v in values for s in v[2]]
+        local.summary = {}
+        return local
+    return functools.reduce(operator.add, values)
+
+
+def merge_across_ranks(value: Any) -> Any:
+    """One rank's share of an evaluation's statistics, merged with every other rank's.
+
+    Numbers and objects that add (:class:`~l2s.metrics.spectral.PitchErrorSums`) are summed; mappings
+    merge key by key; SpeechBrain metric objects (``ids``/``scores``) get every rank's utterances.
+    Without DDP the value comes back as it is.
+    """
+    rank, world = rank_and_world()
+    if world == 1:
+        return value
+    gathered: List[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, _payload(value))
+    return _merge(value, gathered)
+
+
+def mean_across_ranks(mean: float, count: int) -> float:
+    """The mean over every rank's ``count`` values, given each rank's own ``mean`` of them."""
+    total, n = merge_across_ranks({"sum": float(mean) * count, "n": count}).values()
+    return total / n if n else float(mean)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

@@ -23,7 +23,7 @@ from typing import Any, Dict, Mapping, Optional
 import speechbrain as sb
 import torch
 
-from l2s.config import COARSE_PRIOR_PRESETS, CoarsePriorConfig, F0ModelConfig
+from l2s.config import COARSE_PRIOR_PRESETS, HOP_LENGTH, CoarsePriorConfig, F0ModelConfig
 from l2s.errors import InputError
 from l2s.features.mel import wav_to_mel
 from l2s.metrics.spectral import PitchErrorSums, pitch_error_sums
@@ -73,6 +73,8 @@ def targets_from_batch(batch, device) -> F0Targets:
 class PriorBrain(L2SBrain):
     """Trains :class:`~l2s.models.ddsp.CoarsePrior` on frozen lip-reader features."""
 
+    eval_accumulators = ("sums", "pitch")
+
     def compute_forward(self, batch, stage):
         roi = batch["roi"].to(self.device)
         lengths = batch["roi_lengths"].to(self.device)
@@ -110,6 +112,10 @@ class PriorBrain(L2SBrain):
         loss = f0_loss(out.f0_output, targets).total + self.stft_loss(out.wav[:, :n], wav[:, :n]).total
         if stage != sb.Stage.TRAIN:
             self._score(out, targets, wav)
+            lengths = batch["wav_lengths"]
+            self.keep_examples(stage, batch["id"], mel=out.mel_norm, wav=out.wav, what="prior",
+                               mel_lengths=lengths // HOP_LENGTH, wav_lengths=lengths)
+            self.keep_examples(stage, batch["id"], wav=wav, what="recording", wav_lengths=lengths)
         if stage == sb.Stage.TEST:
             self._prior_stoi(out.wav, wav, batch["wav_lengths"])
         return loss

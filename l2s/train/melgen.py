@@ -90,6 +90,8 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
 class MelGenBrain(L2SBrain):
     """Trains :class:`~l2s.models.denoiser.Denoiser` on frozen VSR features and DDSP prior mels."""
 
+    eval_accumulators = ("sums",)
+
     #: the weight average that evaluation uses (None: the trained weights themselves)
     ema: Optional[WeightEMA] = None
 
@@ -144,8 +146,12 @@ class MelGenBrain(L2SBrain):
             self.sums[f"x0_l1_t{step}"] += float(masked_l1(x0, mel, mask)) * b
             self.sums["loss_uncond"] += float(uncond) * b / len(self.eval_steps)
             losses.append(loss)
+            self.keep_examples(stage, batch["id"], mel=x0, what=f"clean_mel_from_t{step}", vocode=True,
+                               mel_lengths=lengths)
         if prior is not None:
             self.sums["prior_l1"] += float(masked_l1(prior, mel, mask)) * b
+            self.keep_examples(stage, batch["id"], mel=prior, what="prior_mel", vocode=True, mel_lengths=lengths)
+        self.keep_examples(stage, batch["id"], mel=mel, what="target_mel", vocode=True, mel_lengths=lengths)
         self.sums["items"] += b
         return torch.stack(losses).mean()
 

@@ -32,7 +32,7 @@ from l2s.features.mel import MelSpectrogram, peak_normalize
 from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.train.brain import L2SBrain
 from l2s.train.budget import within_budget
-from l2s.train.common import make_loader, unwrap, write_metrics
+from l2s.train.common import make_loader, rank_and_world, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
 from l2s.vocoder.base import MEL_LOG, convert_mel_space
 from l2s.vocoder.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
@@ -123,6 +123,8 @@ class VocoderBrain(L2SBrain):
     :class:`~l2s.vocoder.hifigan.HiFiGAN`), ``mpd`` and ``mrd``. Needs ``total_steps``
     set before :meth:`fit` when the learning-rate schedule is a cosine.
     """
+
+    eval_accumulators = ("eval_sums",)
 
     total_steps: int = 0
 
@@ -248,10 +250,13 @@ class VocoderBrain(L2SBrain):
         self.eval_sums["mel_l1"] += float(err)
         self.eval_sums["frames"] += float(frame_mask.sum())
         self._intelligibility(real, fake, lengths)
+        self.keep_examples(stage, batch["id"], mel=hyp, wav=fake, what="vocoded", mel_lengths=frames,
+                           wav_lengths=lengths)
         return err / frame_mask.sum().clamp_min(1.0)
 
     def _intelligibility(self, real: torch.Tensor, fake: torch.Tensor, lengths: torch.Tensor) -> None:
-        limit = int(self.hparams.metric_utterances)
+        # each rank of a sharded evaluation scores its share of the utterances
+        limit = -(-int(self.hparams.metric_utterances) // (rank_and_world()[1] if self._sharded_now else 1))
         if self._metrics is None or self.eval_sums["scored"] >= limit:
             return
         stoi, pesq_wb = self._metrics
@@ -272,6 +277,7 @@ class VocoderBrain(L2SBrain):
             return
         self.eval_sums = dict.fromkeys(("mel_l1", "frames", "scored", "stoi", "stoi_n", "pesq_wb", "pesq_wb_n"), 0.0)
         self._metrics = _load_metrics() if int(self.hparams.metric_utterances) > 0 else None
+        self._sharded_now = bool(getattr(self, "_sharded", {}).get(stage))
 
     def eval_summary(self) -> Dict[str, float]:
         """Mel L1 per frame, and mean STOI / PESQ of the scored utterances (when any scored)."""
@@ -288,11 +294,11 @@ class VocoderBrain(L2SBrain):
             steps = max(s.pop("steps"), 1.0)
             self.train_stats = {"loss": stage_loss, **{k: v / steps for k, v in s.items()}}
             return
+        self.gather_eval(stage, stage_loss)  # this stage's statistics are its sums, not the batch loss
         stats = self.eval_summary()
         if stage == sb.Stage.VALID:
             lr = self.opt_g.param_groups[0]["lr"]
-            self.hparams.train_logger.log_stats({"epoch": epoch, "lr": lr, "steps": self.optimizer_step},
-                                                train_stats=self.train_stats, valid_stats=stats)
+            self.log_valid(epoch, {"epoch": epoch, "lr": lr, "steps": self.optimizer_step}, self.train_stats, stats)
             self.valid_stats = stats
             self.checkpointer.save_and_keep_only(meta={"mel_l1": stats["mel_l1"]}, min_keys=["mel_l1"])
         else:
@@ -358,6 +364,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     for split, manifest in (hparams.get("test_manifests") or {}).items():
         brain.evaluate(make_loader(manifest, FIELDS, hparams, False), min_key="mel_l1")
         results[split] = brain.test_stats
+        if brain.board is not None:
+            brain.board.log_test(split, results[split], int(hparams["epoch_counter"].current))
     # Export the best checkpoint, not the last state (evaluate() recovers it too).
     checkpointer.recover_if_possible(min_key="mel_l1")
     if sb.utils.distributed.if_main_process():

@@ -37,6 +37,8 @@ def vsr_config(preset: str, overrides: Mapping[str, Any] = None) -> VSRConfig:
 class VSRBrain(L2SBrain):
     """Hybrid CTC/attention training of :class:`~l2s.models.vsr.VSRModel`."""
 
+    eval_accumulators = ("wer_metric", "cer_metric")
+
     checkpoint_key = "WER"
 
     def compute_forward(self, batch, stage):
