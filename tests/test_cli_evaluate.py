@@ -48,7 +48,10 @@ def test_identity_pair_matches_calibration(tmp_path, monkeypatch):
     assert "| system |" in md and "| calibration (REF) |" in md
     rows = list(csv.DictReader((out / "utterances.csv").open()))
     assert [r["id"] for r in rows] == ["u0"] and float(rows[0]["stoi"]) == pytest.approx(1.0, abs=1e-6)
-    assert sorted(p.name for p in (out / "plots").iterdir()) == ["best_u0.png", "worst_u0.png"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["best_u0.png", "distributions.png", "worst_u0.png"]
+    assert all((out / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in ("distributions.png", "best_u0.png"))
+    assert report["command"].startswith(f"l2s evaluate --ref {ref} --hyp {hyp} --metrics wer,stoi,mcd")
+    assert report["command"].endswith("--plots --device cpu")
 
 
 def test_manifests_and_lag(tmp_path):

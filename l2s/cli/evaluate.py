@@ -66,7 +66,9 @@ published LSE numbers). Default: all but sync.""")
               help="Sync expert directory (for the sync metric).")
 @click.option("--protocol", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Benchmark protocol YAML (eval/protocols/): sets metrics, ASR and --max-lag unless given.")
-@click.option("--plots", is_flag=True, help="Also write PNGs of mels and F0 for the best and worst utterances.")
+@click.option("--plots", is_flag=True,
+              help="Also write plots/: each metric's distribution over the set (the ground truth's calibration "
+                   "marked) and mels and F0 of the best and worst utterances.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for the ASR.")
 @click.pass_context
 def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out: str, max_lag: float,

@@ -35,8 +35,8 @@ def _device_for_rank(device: str, world: int) -> str:
 
         from l2s.sharding import local_rank
 
-        if torch.cuda.is_available():
-            return f"cuda:{local_rank()}"
+        if torch.cuda.is_available():  # a task bound to its own GPU sees one device: cuda:0
+            return f"cuda:{local_rank() % torch.cuda.device_count()}"
     return device
 
 
@@ -69,13 +69,25 @@ def text_beside(video: Path) -> str:
     return text
 
 
-def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_txt: bool = False) -> None:
+def recording_beside(video: Path):
+    """The recording ``<stem>.wav`` beside a video (a corpus clip's ground truth), at the contract rate."""
+    from l2s.io.audio import read_audio
+
+    wav = video.with_suffix(".wav")
+    if not wav.is_file():
+        raise InputError(f"{wav}: no such file (--plot-reference)")
+    return read_audio(wav)
+
+
+def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_txt: bool = False,
+               plot_reference: bool = False) -> None:
     from l2s.pipeline.outputs import plot_of, sidecar_record, write_audio, write_plot, write_sidecar
 
     from l2s.pipeline import L2SWarning
 
     if text_from_txt:
         opts = {**opts, "text": text_beside(job.input)}
+    reference = recording_beside(job.input) if plot and plot_reference else None  # before any output is written
     bar = _ChunkBar(job.input.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", L2SWarning)
@@ -90,17 +102,18 @@ def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_
             click.echo(f"l2s: warning: {msg}", err=True)
     write_audio(result, job.output, video=job.input)
     if plot:
-        write_plot(result, plot_of(job.output), title=f"{job.input.name}: {result.text}")
+        write_plot(result, plot_of(job.output), title=f"{job.input.name}: {result.text}", reference=reference)
     record = sidecar_record(result, str(job.input), job.output, pipe.describe(), messages)
     write_sidecar(record, job.output)
 
 
-def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: bool) -> Tuple[int, List[str]]:
+def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: bool,
+         plot_reference: bool = False) -> Tuple[int, List[str]]:
     done, failures = 0, []
     seen: set = set()
     for job in progress(jobs, desc="clips", total=len(jobs), unit="clip"):
         try:
-            _voice_one(pipe, job, opts, plot, seen, text_from_txt)
+            _voice_one(pipe, job, opts, plot, seen, text_from_txt, plot_reference)
             done += 1
         except L2SError as exc:
             if not folder_mode:
@@ -135,12 +148,17 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: b
                    "0 starts from pure noise.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
-@click.option("--plot", is_flag=True, help="Also write a PNG of the mel and F0 beside each output.")
+@click.option("--plot", is_flag=True,
+              help="Also write a PNG beside each output: the prior's, the generated and the reference's mels, "
+                   "the lip-read words, and the output audio's F0 beside the prior's.")
+@click.option("--plot-reference", is_flag=True,
+              help="In the --plot figure, compare with the recording <name>.wav beside each input (a corpus "
+                   "clip's ground truth).")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Voice only the I-th of N parts of the inputs (1-based; e.g. a SLURM array task).")
 def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver,
-               start_step, device, fmt, plot, overwrite, shard) -> None:
+               start_step, device, fmt, plot, plot_reference, overwrite, shard) -> None:
     """Voice silent talking-face videos (IN... files or folders).
 
     One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
@@ -168,7 +186,7 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
     pipe = load_pipeline(model, _device_for_rank(device, world))
     opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver,
                 start_step=start_step)
-    done, failures = _run(todo, pipe, opts, plot, folder_mode, text_from_txt)
+    done, failures = _run(todo, pipe, opts, plot or plot_reference, folder_mode, text_from_txt, plot_reference)
     where = f" (shard {part})" if world > 1 else ""
     click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",
                err=True)

@@ -58,6 +58,12 @@ def slaney_mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: floa
     return weights.astype(np.float32)
 
 
+def mel_band_centres_hz(mel: MelConfig = CONTRACT.mel) -> np.ndarray:
+    """``(n_mels,)`` centre frequency in Hz of each contract mel band (for a figure's frequency axis)."""
+    points = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(mel.f_min), _hz_to_mel_slaney(mel.f_max), mel.n_mels + 2))
+    return points[1:-1]
+
+
 def peak_normalize(wav: torch.Tensor, peak: float = CONTRACT.mel.peak, eps: float = 1e-8) -> torch.Tensor:
     """Scale each waveform so that its largest absolute sample is ``peak``.
 

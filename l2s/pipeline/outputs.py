@@ -1,5 +1,5 @@
 """Writing a :class:`~l2s.pipeline.pipeline.SynthesisResult`: audio (.wav, or muxed into a video),
-a JSON sidecar, and an optional PNG of the mel and F0. Every file is written atomically; the JSON
+a JSON sidecar, and an optional PNG (:mod:`l2s.figures`). Every file is written atomically; the JSON
 sidecar is written last, so its presence marks a finished clip (how a batch resumes).
 """
 
@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from l2s.config import MEL_FRAME_RATE
-from l2s.errors import DependencyError, InputError
-from l2s.io.atomic import atomic_path, atomic_write_text
+from l2s.errors import InputError
+from l2s.io.atomic import atomic_write_text
 
 AUDIO_SUFFIXES = (".wav",)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -81,29 +80,10 @@ def write_sidecar(record: Dict[str, Any], output: Path) -> Path:
     return path
 
 
-def write_plot(result, path: Path, title: str = "") -> Path:
-    """A PNG of the generated mel (model space) and the prior's F0 (matplotlib, Agg backend)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise DependencyError("--plot needs matplotlib (pip install 'l2s[eval]')") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def write_plot(result, path: Path, title: str = "", reference: Optional[np.ndarray] = None,
+               tiers: Optional[Mapping[str, Sequence[Any]]] = None) -> Path:
+    """The ``--plot`` PNG (:func:`l2s.figures.synthesis_figure`): prior, generated and reference mels on one
+    time axis, the lip-read words under them, the output audio's F0 beside the prior's."""
+    from l2s.figures import synthesis_figure
 
-    rows = 2 if result.f0 is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 2.6 * rows), sharex=True, squeeze=False)
-    seconds = result.mel.shape[1] / MEL_FRAME_RATE
-    ax = axes[0, 0]
-    ax.imshow(result.mel, origin="lower", aspect="auto", extent=(0, seconds, 0, result.mel.shape[0]), cmap="magma")
-    ax.set_ylabel("mel bin")
-    ax.set_title(title or result.text or "(no text)", fontsize=9)
-    if result.f0 is not None:
-        f0 = np.where(result.f0 > 0, result.f0, np.nan)
-        axes[1, 0].plot(np.arange(f0.shape[0]) / MEL_FRAME_RATE, f0, lw=1)
-        axes[1, 0].set_ylabel("F0 (Hz)")
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
+    return synthesis_figure(result, path, title=title, reference=reference, tiers=tiers)

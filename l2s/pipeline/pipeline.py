@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from l2s.config import CONTRACT, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE
+from l2s.config import CONTRACT, FPS, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE
 from l2s.diffusion.sampler import GaussianNoise, SampleResult, SamplerConfig
 from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
@@ -35,6 +35,7 @@ from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_g
 from l2s.pipeline.inputs import (ClipInput, check_roi, reference_log_f0, reference_wav, speaker_embedding,
                                  to_clip_input)
 from l2s.pipeline.spec import PipelineSpec, read_spec
+from l2s.pipeline.words import Span, greedy_word_spans
 
 STAGES = ("roi", "vsr", "prior", "sampler", "vocoder")
 SYNTHETIC_CORPORA = ("synthgrid",)
@@ -52,11 +53,14 @@ class LipReading:
         features: ``(1, T, D)`` visual features at 25 fps.
         text: the decoded text ('' when not decoded).
         confidences: per-token confidences of that text.
+        words: the text's words with the frames the greedy CTC path emitted them at, in seconds from the
+            first frame given (:mod:`l2s.pipeline.words`); empty for a beam-searched text.
     """
 
     features: torch.Tensor
     text: str = ""
     confidences: Tuple[float, ...] = ()
+    words: Tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class SynthesisResult:
         settings: the sampler settings used, the seed, the text source and the chunk count.
         chunks: ``(start, end)`` frames each chunk covered (overlap included).
         network_evals: denoiser plus guide evaluations, over all chunks.
+        prior_mel: ``(80, 4 T)`` mel of the DDSP prior in model space, or None without a prior.
+        words: the lip-read words and when the lip reader saw them (seconds; empty for a given or
+            beam-searched text), :mod:`l2s.pipeline.words`.
     """
 
     wav: np.ndarray
@@ -86,6 +93,8 @@ class SynthesisResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
     chunks: Tuple[Tuple[int, int], ...] = ()
     network_evals: int = 0
+    prior_mel: Optional[np.ndarray] = None
+    words: Tuple[Span, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -258,8 +267,12 @@ class Lip2Speech:
             features = self.vsr.encode(roi_t)
             if not decode:
                 return LipReading(features)
-            reading = self.vsr.decode_features(features[0], self.vsr.beam_options(self.spec.vsr_beam_size))
-        return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences))
+            beam = self.vsr.beam_options(self.spec.vsr_beam_size)
+            reading = self.vsr.decode_features(features[0], beam)
+            words: Tuple[Span, ...] = ()
+            if beam is None and self.vsr.tokenizer is not None:  # the greedy path is the text's own
+                words = greedy_word_spans(self.vsr.ctc(features)[0], self.vsr.tokenizer)
+        return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences), words)
 
     def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None,
               ref_log_f0: Optional[float] = None):
@@ -393,7 +406,8 @@ class Lip2Speech:
         return SynthesisResult(wav=result["wav"], sample_rate=SAMPLE_RATE, mel=result["mel"],
                                text=" ".join(t for t in result["texts"] if t), confidences=result["confidences"],
                                f0=result["f0"], timings=timings, settings=settings,
-                               chunks=tuple((c.start, c.end) for c in chunks), network_evals=result["evals"])
+                               chunks=tuple((c.start, c.end) for c in chunks), network_evals=result["evals"],
+                               prior_mel=result["prior_mel"], words=result["words"])
 
     def _warn_domain(self, clip: ClipInput) -> None:
         if clip.detected and self.spec.trained_on in SYNTHETIC_CORPORA:
@@ -433,6 +447,8 @@ class Lip2Speech:
         audio = AudioAssembler(clip.num_frames)
         mel = np.zeros((N_MELS, clip.num_frames * per), dtype=np.float32)
         f0 = np.zeros(clip.num_frames * per, dtype=np.float32) if self.prior_model is not None else None
+        prior_mel = np.zeros_like(mel) if self.prior_model is not None else None
+        words: List[Span] = []
         out_texts: List[str] = []
         confidences: List[float] = []
         evals = 0
@@ -455,9 +471,11 @@ class Lip2Speech:
             mel[:, whole] = sample.mel[0, :, own].float().cpu().numpy()
             if f0 is not None and prior is not None:
                 f0[whole] = prior.f0[0, own].float().cpu().numpy()
+                prior_mel[:, whole] = prior.mel_norm[0, :, own].float().cpu().numpy()
             out_texts.append(chunk_text)
             if given is None and lips is not None:
                 confidences.extend(lips.confidences)
+                words.extend(_core_words(lips.words, chunk))
             evals += sample.network_evals
             timesteps = sample.timesteps
             del sample, prior, features, lips  # free the chunk's tensors before the next one
@@ -471,4 +489,12 @@ class Lip2Speech:
             # one gain for the whole clip (per-chunk gains would jump at the cuts): the contract peak
             wav *= CONTRACT.mel.peak / peak
         return {"wav": wav, "mel": mel, "f0": f0, "texts": out_texts, "confidences": tuple(confidences),
-                "evals": evals, "timesteps": timesteps}
+                "evals": evals, "timesteps": timesteps, "prior_mel": prior_mel, "words": tuple(words)}
+
+
+def _core_words(words: Tuple[Span, ...], chunk: Chunk) -> List[Span]:
+    """A chunk's words (seconds from its first frame) placed in the whole clip, those that start in the frames
+    the chunk owns (the overlap's words belong to one chunk)."""
+    shift = chunk.start / FPS
+    lo, hi = chunk.core_start / FPS, chunk.core_end / FPS
+    return [Span(w.start + shift, w.end + shift, w.label) for w in words if lo <= w.start + shift < hi]
