@@ -28,8 +28,9 @@ corpus keeps the ambiguity of real lip reading (p/b/m, t/d/n/s/z/l, k/g/ŋ/h...)
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
+
+from l2s.text.phonemes import split_units  # noqa: F401  (the corpus writes its phonemes in these units)
 
 VISEMES: Tuple[str, ...] = (
     "sil", "bilabial", "labiodental", "dental", "alveolar", "postalveolar", "velar",
@@ -56,31 +57,6 @@ _CLASS_PHONEMES: Dict[str, str] = {
 PHONEME_TO_VISEME: Dict[str, int] = {
     p: VISEMES.index(cls) for cls, phones in _CLASS_PHONEMES.items() for p in phones.split()
 }
-_MULTI = sorted((p for p in PHONEME_TO_VISEME if len(p) > 1), key=len, reverse=True)
-# Marks that carry no articulation of their own (stress, length, tie bars, syllabicity).
-_DROP = set("ˈˌːˑ͡‿̩̯̃'ʲ")  # ʲ: palatalisation, which Piper writes after some /i/
-_SILENCE = {"", " ", "_", "^", "$", ".", ",", "!", "?", ";", ":", "—", "-"}
-
-
-def split_units(phoneme: str) -> List[str]:
-    """Articulatory units of one engine phoneme string: ``'ˈaʊ'`` -> ``['a', 'ʊ']``, ``'tʃ'`` -> ``['tʃ']``.
-
-    Silence symbols give ``[]``; unknown letters are kept (they map to ``mid``).
-    """
-    s = "".join(c for c in unicodedata.normalize("NFD", phoneme) if c not in _DROP)
-    units: List[str] = []
-    i = 0
-    while i < len(s):
-        for m in _MULTI:
-            if s.startswith(m, i):
-                units.append(m)
-                i += len(m)
-                break
-        else:
-            if s[i] not in _SILENCE and not unicodedata.combining(s[i]):
-                units.append(s[i])
-            i += 1
-    return units
 
 
 def viseme_of(unit: str) -> int:
