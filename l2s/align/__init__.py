@@ -8,6 +8,7 @@
 * :mod:`l2s.align.subtitles`: txt, json, srt, vtt and tsv writers.
 """
 
+from l2s.align.aligner import Aligner
 from l2s.align.timeline import Alignment, PhonemeFrames, PhonemeSpan, WordSpan, render_frames
 
-__all__ = ["Alignment", "PhonemeFrames", "PhonemeSpan", "WordSpan", "render_frames"]
+__all__ = ["Aligner", "Alignment", "PhonemeFrames", "PhonemeSpan", "WordSpan", "render_frames"]

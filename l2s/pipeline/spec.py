@@ -16,7 +16,8 @@ subdirectories and carries the sampler settings::
     chunking: {max_frames: 250, overlap_frames: 10, search_frames: 25}
 
 Only ``components.melgen`` and ``components.vocoder`` are required (LipVoicer bundles have no
-F0/DDSP prior and may have no lip reader).
+F0/DDSP prior and may have no lip reader). ``aligner`` (:mod:`l2s.align.checkpoint`) places the text on
+the timeline with the lip reader's features.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from l2s.diffusion.schedules import LIPVOICER_BETA_0, LIPVOICER_BETA_T, LIPVOICE
 from l2s.errors import InputError, ModelError
 from l2s.hub import FORMAT_VERSION, PIPELINE_FILE
 
-COMPONENTS = ("vsr", "f0_ddsp", "melgen", "guide_asr", "vocoder")
+COMPONENTS = ("vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder")
 REQUIRED_COMPONENTS = ("melgen", "vocoder")
 CHAR_TOKENIZER = "char"
 

@@ -24,6 +24,7 @@ STAGES = {
     "asr_guide": "l2s.train.asr_guide",
     "melgen": "l2s.train.melgen",
     "vocoder": "l2s.train.vocoder",
+    "aligner": "l2s.train.aligner",
 }
 
 
