@@ -54,3 +54,15 @@ def test_json_round_trip():
     assert torch.equal(render_frames(back).phoneme_ids, render_frames(_alignment()).phoneme_ids)
     with pytest.raises(InputError):
         Alignment.from_dict({"text": "x"})
+
+
+def test_merge_chunks_keeps_each_word_once_on_the_whole_timeline():
+    from l2s.align.timeline import merge_chunks
+
+    a = _alignment()  # words at 0.2-0.36, 0.4-0.68, 1.4-1.8 s of each chunk
+    merged = merge_chunks([(a, 0.0, 0.0, 1.0), (a, 0.8, 1.0, 2.8)], duration=2.8)
+    # chunk 1 owns [0, 1) s: bin, blue; chunk 2 (from 0.8 s) owns [1, 2.8): its bin (1.08), blue, now (2.4)
+    assert [w.word for w in merged.words] == ["bin", "blue", "bin", "blue", "now"]
+    assert merged.words[2].start == pytest.approx(1.0) and merged.words[4].end == pytest.approx(2.6)
+    assert [p.word for p in merged.phonemes] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert merged.text == "bin blue bin blue now" and merged.duration == 2.8

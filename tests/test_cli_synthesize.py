@@ -58,7 +58,10 @@ def test_wav_output_with_sidecar_and_plot(model, clips, tmp_path):
     assert record["model"]["weights"] == "untrained" and record["model"]["name"] == "untrained-tiny"
     assert record["settings"]["steps"] == 3 and record["settings"]["seed"] == 0
     assert record["settings"]["text_source"] == "vsr" and isinstance(record["confidences"], list)
-    assert set(record["timings_s"]) == {"roi", "vsr", "prior", "sampler", "vocoder", "total"}
+    assert set(record["timings_s"]) == {"roi", "vsr", "align", "prior", "sampler", "vocoder", "total"}
+    # the lip-read text on the timeline: words and phonemes (an untrained reader may read nothing)
+    assert set(record["alignment"]) >= {"words", "phonemes", "segments"}
+    assert record["alignment"]["text"] == " ".join(record["text"].split()).lower() or not record["text"].strip()
     assert record["duration_s"] == pytest.approx(FRAMES / 25)
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
@@ -75,6 +78,19 @@ def test_mp4_output_keeps_the_picture_and_takes_the_text(model, clips, tmp_path)
         assert len(container.streams.audio) == 1
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["text"] == "bin blue at f two now" and record["settings"]["text_source"] == "given"
+    assert [w["word"] for w in record["alignment"]["words"]] == "bin blue at f two now".split()
+
+
+def test_transcripts_beside_the_audio(model, clips, tmp_path):
+    srt = pytest.importorskip("srt")
+    out = tmp_path / "voiced.wav"
+    result = run(clips / "beta.mp4", "-o", out, "--model", model, "--text", "bin blue at f two now",
+                 "--output-format", "all", "--word-timestamps", "--plot", *FAST)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".png", ".srt", ".tsv", ".txt", ".vtt", ".wav"]
+    cues = list(srt.parse(out.with_suffix(".srt").read_text()))
+    assert "<u>bin</u>" in cues[0].content and len(cues) >= 6
+    assert out.with_suffix(".txt").read_text() == "bin blue at f two now\n"
 
 
 def test_text_from_txt_steers_each_clip_toward_its_transcript(model, clips, tmp_path):

@@ -47,7 +47,7 @@ def test_roi_in_speech_out(pipe):
     assert np.isfinite(result.wav).all() and np.abs(result.wav).max() > 0
     assert result.mel.shape == (N_MELS, 40 * MEL_FRAMES_PER_VIDEO_FRAME)
     assert result.f0.shape == (40 * MEL_FRAMES_PER_VIDEO_FRAME,)
-    assert set(result.timings) == {"roi", "vsr", "prior", "sampler", "vocoder", "total"}
+    assert set(result.timings) == {"roi", "vsr", "align", "prior", "sampler", "vocoder", "total"}
     assert result.timings["total"] >= result.timings["sampler"] > 0
     assert result.settings["steps"] == 10 and result.settings["text_source"] == "vsr"
     # guided: CFG doubles the denoiser passes; the guide runs at the steps t <= asr_start

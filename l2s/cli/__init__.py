@@ -22,6 +22,7 @@ COMMANDS = {
     "train": "l2s.cli.train:train",
     "prepare": "l2s.cli.prepare:prepare",
     "transcribe": "l2s.cli.transcribe:transcribe",
+    "align": "l2s.cli.align:align",
     "lm": "l2s.cli.lm:lm",
     "evaluate": "l2s.cli.evaluate:evaluate",
     "sync-expert": "l2s.cli.sync_expert:sync_expert",

@@ -80,7 +80,8 @@ def recording_beside(video: Path):
 
 
 def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_txt: bool = False,
-               plot_reference: bool = False) -> None:
+               plot_reference: bool = False, transcripts: Tuple[str, ...] = (),
+               word_timestamps: bool = False) -> None:
     from l2s.pipeline.outputs import plot_of, sidecar_record, write_audio, write_plot, write_sidecar
 
     from l2s.pipeline import L2SWarning
@@ -102,18 +103,27 @@ def _voice_one(pipe, job, opts: Dict, plot: bool, echo_warnings: set, text_from_
             click.echo(f"l2s: warning: {msg}", err=True)
     write_audio(result, job.output, video=job.input)
     if plot:
-        write_plot(result, plot_of(job.output), title=f"{job.input.name}: {result.text}", reference=reference)
+        from l2s.align.plot import timeline_tiers
+
+        write_plot(result, plot_of(job.output), title=f"{job.input.name}: {result.text}", reference=reference,
+                   tiers=timeline_tiers(result.alignment))
+    if transcripts:  # the text beside the audio: <out>.txt/.srt/.vtt/.tsv (the JSON is the sidecar's)
+        from l2s.align.subtitles import write_outputs
+
+        write_outputs(job.output.parent, job.output.stem, transcripts, result.alignment, result.text,
+                      word_timestamps)
     record = sidecar_record(result, str(job.input), job.output, pipe.describe(), messages)
     write_sidecar(record, job.output)
 
 
 def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: bool,
-         plot_reference: bool = False) -> Tuple[int, List[str]]:
+         plot_reference: bool = False, transcripts: Tuple[str, ...] = (),
+         word_timestamps: bool = False) -> Tuple[int, List[str]]:
     done, failures = 0, []
     seen: set = set()
     for job in progress(jobs, desc="clips", total=len(jobs), unit="clip"):
         try:
-            _voice_one(pipe, job, opts, plot, seen, text_from_txt, plot_reference)
+            _voice_one(pipe, job, opts, plot, seen, text_from_txt, plot_reference, transcripts, word_timestamps)
             done += 1
         except L2SError as exc:
             if not folder_mode:
@@ -150,21 +160,28 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: b
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
 @click.option("--plot", is_flag=True,
               help="Also write a PNG beside each output: the prior's, the generated and the reference's mels, "
-                   "the lip-read words, and the output audio's F0 beside the prior's.")
+                   "the words and phonemes on the timeline, and the output audio's F0 beside the prior's.")
 @click.option("--plot-reference", is_flag=True,
               help="In the --plot figure, compare with the recording <name>.wav beside each input (a corpus "
                    "clip's ground truth).")
+@click.option("--output-format", "transcript_format", default=None,
+              type=click.Choice(["txt", "srt", "vtt", "tsv", "all"]),
+              help="Also write the text beside each output as <name>.txt/.srt/.vtt/.tsv ('all': the four); "
+                   "the JSON sidecar always holds the words and phonemes on the timeline.")
+@click.option("--word-timestamps", is_flag=True, help="srt/vtt: one cue per word; tsv: one row per word.")
 @click.option("--overwrite", is_flag=True, help="Redo clips that are already finished.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Voice only the I-th of N parts of the inputs (1-based; e.g. a SLURM array task).")
 def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_asr, w_video, seed, solver,
-               start_step, device, fmt, plot, plot_reference, overwrite, shard) -> None:
+               start_step, device, fmt, plot, plot_reference, transcript_format, word_timestamps, overwrite,
+               shard) -> None:
     """Voice silent talking-face videos (IN... files or folders).
 
     One input and OUT ending in .wav or .mp4 writes that file; otherwise OUT is a folder of
-    <name>.wav (or --format mp4). Each output gets a JSON sidecar (text, confidences, settings,
-    model, timings). A folder run resumes: finished clips are skipped. --shard i/n voices inputs
-    i, i + n, ...; under torchrun (or srun) the ranks split that part again.
+    <name>.wav (or --format mp4). Each output gets a JSON sidecar (text, confidences, the words and
+    phonemes on the timeline, settings, model, timings). A folder run resumes: finished clips are
+    skipped. --shard i/n voices inputs i, i + n, ...; under torchrun (or srun) the ranks split that
+    part again.
     """
     from l2s.pipeline.batch import jobs_of_this_process, plan_jobs
 
@@ -183,10 +200,17 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
     if not todo:
         click.echo(f"nothing to do: {skipped} clip(s) already finished in {output}", err=True)
         return
+    transcripts: Tuple[str, ...] = ()
+    if transcript_format is not None:
+        transcripts = ("txt", "srt", "vtt", "tsv") if transcript_format == "all" else (transcript_format,)
     pipe = load_pipeline(model, _device_for_rank(device, world))
+    if set(transcripts) - {"txt"} and pipe.aligner is None:
+        raise InputError(f"--output-format {transcript_format}: {pipe.model_id} has no lip reader to place the text "
+                         "on the timeline (txt only)")
     opts = dict(text=text, ref_audio=ref_audio, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed, solver=solver,
                 start_step=start_step)
-    done, failures = _run(todo, pipe, opts, plot or plot_reference, folder_mode, text_from_txt, plot_reference)
+    done, failures = _run(todo, pipe, opts, plot or plot_reference, folder_mode, text_from_txt, plot_reference,
+                          transcripts, word_timestamps)
     where = f" (shard {part})" if world > 1 else ""
     click.echo(f"voiced {done} clip(s), skipped {skipped} finished, {len(failures)} failed{where}: {output}",
                err=True)

@@ -1,20 +1,24 @@
-"""``l2s transcribe VIDEO``: read the lips and print the text."""
+"""``l2s transcribe VIDEO...``: read the lips; print the text, or write transcripts with timestamps."""
 
 import json
 
 import click
 
-from l2s.cli._common import existing_file, vsr_model_dir
+from l2s.cli._common import existing_file, progress, vsr_model_dir
+from l2s.cli._timeline import emit, resolve_formats, timeline_options, unique_stems
+from l2s.errors import InputError
 from l2s.hub import DEFAULT_PIPELINE
 
 DEFAULT_MODEL = DEFAULT_PIPELINE
 
 
 @click.command()
-@click.argument("video")
+@click.argument("videos", nargs=-1, required=True, metavar="VIDEO...")
 @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True,
-              help="VSR model directory, bundled name or hub repo id (a pipeline directory works too).")
-@click.option("--sidecar", default=None, help="Landmark sidecar (.landmarks.npz) to use instead of face detection.")
+              help="VSR model directory, bundled name or hub repo id (a pipeline directory works too, "
+                   "and brings its aligner).")
+@click.option("--sidecar", default=None, help="Landmark sidecar (.landmarks.npz) to use instead of face detection "
+                                              "(one VIDEO only).")
 @click.option("--beam", default=10, show_default=True, type=click.IntRange(0, 200),
               help="Beam width of the joint CTC/attention search (0: greedy CTC).")
 @click.option("--lm", "lm_path", default=None,
@@ -24,24 +28,54 @@ DEFAULT_MODEL = DEFAULT_PIPELINE
               help="Shallow-fusion weight of the language model (default: the model's recommended one; 0: off).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
 @click.option("--json", "as_json", is_flag=True, help="Print text, tokens and confidences as JSON.")
-def transcribe(video: str, model: str, sidecar: str, beam: int, lm_path: str, lm_weight: float, device: str,
-               as_json: bool) -> None:
-    """Print the text spoken in VIDEO, read from the lips."""
+@timeline_options("txt")
+def transcribe(videos, model: str, sidecar: str, beam: int, lm_path: str, lm_weight: float, device: str,
+               as_json: bool, output_format: str, output_dir: str, word_timestamps: bool, language: str,
+               aligner_dir: str) -> None:
+    """Print the text spoken in each VIDEO, read from the lips.
+
+    With --output-format json/srt/vtt/tsv the text is placed on the video's timeline (words, their
+    phonemes and confidences); with --output-dir each VIDEO gets DIR/<name>.<format> files.
+    """
     import torch
 
+    from l2s.align.subtitles import TIMED
     from l2s.models.ngram_lm import load_lm
     from l2s.models.vsr import check_lm, load_vsr
     from l2s.vision.roi import extract_roi
 
-    path = existing_file(video, "video")
+    paths = [existing_file(v, "video") for v in videos]
+    if sidecar is not None and len(paths) > 1:
+        raise InputError("--sidecar goes with one VIDEO")
+    if as_json and (output_dir is not None or output_format != "txt"):
+        raise InputError("--json prints the tokens; it does not combine with --output-format/--output-dir")
+    formats = resolve_formats(output_format, output_dir)
+    if output_dir is not None:
+        unique_stems(paths)
+    timed = bool(set(formats) & set(TIMED))
     vsr = load_vsr(vsr_model_dir(model), device=device)
     if lm_path is not None:
         lm_file = existing_file(lm_path, "language model")
         vsr.lm = check_lm(load_lm(lm_file), vsr, lm_file)
-    roi = extract_roi(path, sidecar=existing_file(sidecar, "landmark") if sidecar else None).roi
-    result = vsr.transcribe(torch.from_numpy(roi), beam=vsr.beam_options(beam, lm_weight))
-    if as_json:
-        click.echo(json.dumps({"text": result.text, "tokens": list(result.tokens),
-                               "confidences": [round(c, 4) for c in result.confidences]}))
-    else:
-        click.echo(result.text)
+    aligner = _aligner(model, vsr, aligner_dir, language, device) if timed else None
+    side = existing_file(sidecar, "landmark") if sidecar else None
+    for path in progress(paths, desc="videos", total=len(paths), unit="video") if len(paths) > 1 else paths:
+        roi = torch.from_numpy(extract_roi(path, sidecar=side).roi)
+        with torch.no_grad():
+            features = vsr.encode(roi.unsqueeze(0))[0]
+        result = vsr.decode_features(features, beam=vsr.beam_options(beam, lm_weight))
+        if as_json:
+            click.echo(json.dumps({"text": result.text, "tokens": list(result.tokens),
+                                   "confidences": [round(c, 4) for c in result.confidences]}))
+            continue
+        alignment = aligner.align(features, result.text, allow_empty=True) if aligner is not None else None
+        emit(formats, alignment, result.text, word_timestamps, output_dir, path.stem)
+
+
+def _aligner(model: str, vsr, aligner_dir, language: str, device: str):
+    """The aligner on the loaded lip reader, with the given aligner model or the pipeline's."""
+    from l2s.align import Aligner
+    from l2s.align.aligner import load_learned
+    from l2s.hub import resolve
+
+    return Aligner(vsr, load_learned(resolve(model), aligner_dir, device), language=language)

@@ -71,6 +71,7 @@ def sidecar_record(result, input_name: str, output: Path, model: Dict[str, Any],
         "chunks": [list(c) for c in result.chunks],
         "network_evals": result.network_evals,
         "warnings": list(warnings_seen),
+        **({"alignment": result.alignment.to_dict()} if getattr(result, "alignment", None) is not None else {}),
     }
 
 

@@ -5,6 +5,7 @@ Stages, each callable alone::
     pipe = Lip2Speech.from_pretrained("path/to/pipeline")   # or a bundled name, or a hub repo id
     clip = pipe.roi("talk.mp4")                  # ClipInput: (T, 96, 96) uint8 mouth crops (+ a face frame)
     lips = pipe.read_lips(clip.roi)              # VSR features (1, T, D), text and token confidences
+    timeline = pipe.align(lips.features, lips.text)   # Alignment: words and phonemes on the timeline
     prior = pipe.prior(lips.features)            # F0 + DDSP coarse prior: mel (1, 80, 4T), F0 (1, 4T)
     sample = pipe.sample_mel(clip.roi, lips.features, prior.mel_norm, text=lips.text)   # (1, 80, 4T)
     wav = pipe.vocode(sample.mel)                # (4T * 160,) float32 at 16 kHz
@@ -37,7 +38,7 @@ from l2s.pipeline.inputs import (ClipInput, check_roi, reference_log_f0, referen
 from l2s.pipeline.spec import PipelineSpec, read_spec
 from l2s.pipeline.words import Span, greedy_word_spans
 
-STAGES = ("roi", "vsr", "prior", "sampler", "vocoder")
+STAGES = ("roi", "vsr", "align", "prior", "sampler", "vocoder")
 SYNTHETIC_CORPORA = ("synthgrid",)
 
 
@@ -74,13 +75,15 @@ class SynthesisResult:
         text: the text the sampler was steered toward (lip-read, or given), '' if none.
         confidences: per-token confidences of the lip-read text (empty for a given text).
         f0: ``(4 T,)`` F0 of the DDSP prior in Hz (0 unvoiced), or None without a prior.
-        timings: seconds per stage (``roi``, ``vsr``, ``prior``, ``sampler``, ``vocoder``) and ``total``.
+        timings: seconds per stage (``roi``, ``vsr``, ``align``, ``prior``, ``sampler``, ``vocoder``) and ``total``.
         settings: the sampler settings used, the seed, the text source and the chunk count.
         chunks: ``(start, end)`` frames each chunk covered (overlap included).
         network_evals: denoiser plus guide evaluations, over all chunks.
         prior_mel: ``(80, 4 T)`` mel of the DDSP prior in model space, or None without a prior.
         words: the lip-read words and when the lip reader saw them (seconds; empty for a given or
             beam-searched text), :mod:`l2s.pipeline.words`.
+        alignment: the text on the timeline (:class:`~l2s.align.timeline.Alignment`: words, phonemes),
+            or None when the pipeline has no lip reader to align with.
     """
 
     wav: np.ndarray
@@ -95,6 +98,7 @@ class SynthesisResult:
     network_evals: int = 0
     prior_mel: Optional[np.ndarray] = None
     words: Tuple[Span, ...] = ()
+    alignment: Optional[Any] = None
 
     @property
     def duration(self) -> float:
@@ -139,10 +143,13 @@ class Lip2Speech:
 
     def __init__(self, spec: PipelineSpec, root: Path, generator: MelGenerator, vocoder: Any,
                  device: torch.device, vsr: Optional[torch.nn.Module] = None,
-                 prior_model: Optional[torch.nn.Module] = None, guide: Optional[Guide] = None):
+                 prior_model: Optional[torch.nn.Module] = None, guide: Optional[Guide] = None,
+                 aligner: Optional[Any] = None):
         self.spec, self.root, self.device = spec, root, device
         self.generator, self.vocoder = generator, vocoder
         self.vsr, self.prior_model, self.guide = vsr, prior_model, guide
+        #: places the text on the timeline (:class:`~l2s.align.aligner.Aligner`), or None
+        self.aligner = aligner
         s = spec.schedule
         # a network trained with its own schedule carries it; else pipeline.yaml's (LipVoicer's)
         own = generator.schedule()
@@ -191,7 +198,13 @@ class Lip2Speech:
         if "guide_asr" in comp:
             guide = load_guide(comp["guide_asr"], spec.guide_tokenizer, root, dev)
         vocoder = get_vocoder(vocoder_source(root, spec.components["vocoder"]), dev)
-        return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide)
+        aligner = None
+        if vsr is not None and vsr.tokenizer is not None:
+            from l2s.align import Aligner
+            from l2s.align.checkpoint import load_aligner
+
+            aligner = Aligner(vsr, load_aligner(comp["aligner"], dev) if "aligner" in comp else None)
+        return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide, aligner=aligner)
 
     def save_pretrained(self, save_directory: Union[str, Path]) -> Path:
         """Write this pipeline as a directory that :meth:`from_pretrained` loads: ``pipeline.yaml`` (from
@@ -273,6 +286,23 @@ class Lip2Speech:
             if beam is None and self.vsr.tokenizer is not None:  # the greedy path is the text's own
                 words = greedy_word_spans(self.vsr.ctc(features)[0], self.vsr.tokenizer)
         return LipReading(features, reading.text, tuple(float(c) for c in reading.confidences), words)
+
+    def align(self, features: torch.Tensor, text: str):
+        """The text on the timeline of one clip (:class:`~l2s.align.timeline.Alignment`), or None without an
+        aligner.
+
+        Args:
+            features: ``(1, T, D)`` VSR features.
+            text: the words (lip-read or given); '' gives an alignment without words.
+        """
+        if self.aligner is None:
+            return None
+        with self._timed("align"):
+            try:
+                return self.aligner.align(features[0].to(self.device), text, allow_empty=True)
+            except InputError as exc:  # a given text longer than the frames allow: voiced, but not on the timeline
+                warnings.warn(f"the text is not placed on the timeline: {exc}", L2SWarning, stacklevel=2)
+                return None
 
     def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None,
               ref_log_f0: Optional[float] = None):
@@ -407,7 +437,7 @@ class Lip2Speech:
                                text=" ".join(t for t in result["texts"] if t), confidences=result["confidences"],
                                f0=result["f0"], timings=timings, settings=settings,
                                chunks=tuple((c.start, c.end) for c in chunks), network_evals=result["evals"],
-                               prior_mel=result["prior_mel"], words=result["words"])
+                               prior_mel=result["prior_mel"], words=result["words"], alignment=result["alignment"])
 
     def _warn_domain(self, clip: ClipInput) -> None:
         if clip.detected and self.spec.trained_on in SYNTHETIC_CORPORA:
@@ -453,6 +483,7 @@ class Lip2Speech:
         confidences: List[float] = []
         evals = 0
         timesteps: Tuple[int, ...] = ()
+        timelines: List[Tuple[Any, float, float, float]] = []
         for index, (chunk, given) in enumerate(zip(chunks, texts)):
             chunk_seed = None if seed is None else seed + index
             roi = clip.roi[chunk.start:chunk.end]
@@ -463,6 +494,9 @@ class Lip2Speech:
             features = None if lips is None else lips.features
             prior = self.prior(features, speaker, chunk_seed, ref_level) if features is not None else None
             chunk_text = given if given is not None else (lips.text if lips is not None else "")
+            timeline = self.align(features, chunk_text) if features is not None else None
+            if timeline is not None:
+                timelines.append((timeline, chunk.start / FPS, chunk.core_start / FPS, chunk.core_end / FPS))
             sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
                                      clip.face, speaker, config, chunk_seed)
             wav = self.vocode(sample.mel)
@@ -488,8 +522,14 @@ class Lip2Speech:
         if peak > 0:
             # one gain for the whole clip (per-chunk gains would jump at the cuts): the contract peak
             wav *= CONTRACT.mel.peak / peak
+        alignment = None
+        if timelines:
+            from l2s.align.timeline import merge_chunks
+
+            alignment = merge_chunks(timelines, clip.num_frames / FPS)
         return {"wav": wav, "mel": mel, "f0": f0, "texts": out_texts, "confidences": tuple(confidences),
-                "evals": evals, "timesteps": timesteps, "prior_mel": prior_mel, "words": tuple(words)}
+                "evals": evals, "timesteps": timesteps, "prior_mel": prior_mel, "words": tuple(words),
+                "alignment": alignment}
 
 
 def _core_words(words: Tuple[Span, ...], chunk: Chunk) -> List[Span]:
