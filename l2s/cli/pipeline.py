@@ -30,6 +30,8 @@ def pipeline() -> None:
 @pipeline.command()
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--vsr", "vsr", metavar="DIR", help="Lip reader model directory (or a training run folder).")
+@click.option("--aligner", "aligner", metavar="DIR",
+              help="Aligner model directory (timing head + duration model of that lip reader; `aligner` stage).")
 @click.option("--f0-ddsp", "f0_ddsp", metavar="DIR", help="F0 + DDSP coarse prior model directory.")
 @click.option("--melgen", "melgen", metavar="DIR", required=True, help="Mel generator (denoiser) model directory.")
 @click.option("--guide-asr", "guide_asr", metavar="DIR", help="Guide ASR model directory.")
@@ -60,10 +62,11 @@ def pipeline() -> None:
 @click.option("--eval-report", "eval_reports", multiple=True, type=click.Path(exists=True), metavar="REPORT",
               help="An `l2s evaluate` report.json (or its folder) whose figures and command go into the card "
                    "(repeatable).")
-def build(out: str, vsr: Optional[str], f0_ddsp: Optional[str], melgen: str, guide_asr: Optional[str], vocoder: str,
-          name: str, trained_on: Optional[str], solver: str, steps: Optional[int], w_video: float, w_asr: float,
-          asr_start: int, asr_end: int, start_step: Optional[int], beam_size: int, half: bool,
-          card_file: Optional[str], eval_reports: Tuple[str, ...]) -> None:
+def build(out: str, vsr: Optional[str], aligner: Optional[str], f0_ddsp: Optional[str], melgen: str,
+          guide_asr: Optional[str], vocoder: str, name: str, trained_on: Optional[str], solver: str,
+          steps: Optional[int], w_video: float, w_asr: float, asr_start: int, asr_end: int,
+          start_step: Optional[int], beam_size: int, half: bool, card_file: Optional[str],
+          eval_reports: Tuple[str, ...]) -> None:
     """Assemble OUT from trained component model directories.
 
     Each component is copied into OUT/<component>/ after checking it holds the right kind of model
@@ -73,7 +76,8 @@ def build(out: str, vsr: Optional[str], f0_ddsp: Optional[str], melgen: str, gui
     from l2s.pipeline.build import build_pipeline, directory_size
     from l2s.pipeline.card import card_text_from
 
-    given = {"vsr": vsr, "f0_ddsp": f0_ddsp, "melgen": melgen, "guide_asr": guide_asr, "vocoder": vocoder}
+    given = {"vsr": vsr, "aligner": aligner, "f0_ddsp": f0_ddsp, "melgen": melgen, "guide_asr": guide_asr,
+             "vocoder": vocoder}
     sampler = SamplerConfig(solver=solver, steps=steps, w_video=w_video, w_asr=w_asr, asr_start=asr_start,
                             asr_end=asr_end, start_step=start_step)
     card = card_text_from(card_file, eval_reports)

@@ -98,6 +98,7 @@ def _component_buffers(pipe, component: str) -> Set[str]:
     """State-dict names of the buffers (not parameters) of one loaded component."""
     generator = pipe.generator
     modules = {"vsr": pipe.vsr, "f0_ddsp": pipe.prior_model, "vocoder": pipe.vocoder,
+               "aligner": None if pipe.aligner is None else pipe.aligner.model,
                "guide_asr": None if pipe.guide is None else pipe.guide.model,
                "melgen": generator.melgen if hasattr(generator, "melgen") else getattr(generator, "model", None)}
     module = modules.get(component)
