@@ -35,7 +35,7 @@ def _roi(frames: int, seed: int = 0) -> np.ndarray:
 def test_pipeline_yaml_round_trips(tiny_dir):
     spec = read_spec(tiny_dir)
     assert spec.weights == "untrained" and spec.name == "untrained-tiny"
-    assert set(spec.components) == {"vsr", "f0_ddsp", "melgen", "guide_asr", "vocoder"}
+    assert set(spec.components) == {"vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder"}
     assert spec.sampler.solver == "dpmsolver++" and spec.sampler.steps == 10
     assert yaml.safe_load((tiny_dir / PIPELINE_FILE).read_text())["sampler"]["schedule"]["num_steps"] == 400
 

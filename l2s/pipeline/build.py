@@ -35,8 +35,8 @@ from l2s.pipeline.spec import CHAR_TOKENIZER, COMPONENTS, REQUIRED_COMPONENTS, C
 PathLike = Union[str, Path]
 
 #: The ``kind`` each component's saver writes into ``config.yaml``.
-COMPONENT_KINDS = {"vsr": "vsr", "f0_ddsp": "f0_ddsp", "melgen": "melgen", "guide_asr": "guide_asr",
-                   "vocoder": "vocoder"}
+COMPONENT_KINDS = {"vsr": "vsr", "aligner": "aligner", "f0_ddsp": "f0_ddsp", "melgen": "melgen",
+                   "guide_asr": "guide_asr", "vocoder": "vocoder"}
 #: The subdirectory the trainers export their best checkpoint to (accepted in place of it).
 EXPORT_SUBDIR = "model"
 

@@ -98,6 +98,19 @@ def _guide(preset: str, vocab_size: int):
                                    step_embed_mid=32, step_embed_out=32))
 
 
+def _aligner(vsr):
+    from l2s.align.checkpoint import AlignerConfig, AlignerModel
+    from l2s.align.durations import DurationConfig
+    from l2s.align.timing import TimingConfig
+    from l2s.text.phonemes import DEFAULT_INVENTORY
+
+    config = AlignerConfig(timing=TimingConfig(vocab_size=vsr.config.vocab_size, feature_dim=vsr.feature_dim,
+                                               hidden=16, kernel=3, layers=1),
+                           durations=DurationConfig(num_phonemes=len(DEFAULT_INVENTORY), feature_dim=vsr.feature_dim,
+                                                    embed_dim=8, feature_proj=4, bins=4, hidden=16))
+    return AlignerModel(config, DEFAULT_INVENTORY)
+
+
 def _vocoder(preset: str):
     from l2s.vocoder.hifigan import HIFIGAN_TINY, HiFiGAN
 
@@ -121,6 +134,7 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
     Returns:
         ``out_dir``, loadable by :meth:`l2s.pipeline.Lip2Speech.from_pretrained`.
     """
+    from l2s.align.checkpoint import save_aligner
     from l2s.models.asr_guide import save_guide as save_l2s_guide
     from l2s.models.ddsp import save_coarse_prior
     from l2s.models.denoiser import save_denoiser
@@ -138,6 +152,7 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
             torch.manual_seed(seed)
             vsr = _vsr(preset)
             save_vsr(vsr, tmp / "vsr")
+            save_aligner(_aligner(vsr), tmp / "aligner")
             save_coarse_prior(_prior(preset, vsr.feature_dim), tmp / "f0_ddsp")
             if arch == "lipvoicer":
                 melgen = _melgen(preset)
@@ -150,7 +165,7 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
             save_vocoder(_vocoder(preset), tmp / "vocoder")
         name = f"untrained-{preset}" + ("-lipvoicer" if arch == "lipvoicer" else "")
         spec = PipelineSpec(name=name, weights="untrained", trained_on=None,
-                            components={c: c for c in ("vsr", "f0_ddsp", "melgen", "guide_asr", "vocoder")},
+                            components={c: c for c in ("vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder")},
                             sampler=UNTRAINED_SAMPLER, guide_tokenizer=CHAR_TOKENIZER, vsr_beam_size=0,
                             chunking=chunking)
         write_spec(tmp, spec)
