@@ -43,6 +43,7 @@ def test_segments_split_at_pauses_and_word_counts():
     assert [s.text for s in segs] == ["bin blue", "now"]  # a 0.72 s pause before "now"
     assert [s.text for s in _alignment().segments(max_words=1)] == ["bin", "blue", "now"]
     assert segs[0].start == 0.20 and segs[0].end == 0.68
+    assert _alignment().word_frames() == ((5, 9), (10, 17), (35, 45))  # at 25 fps
 
 
 def test_json_round_trip():

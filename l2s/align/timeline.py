@@ -106,6 +106,10 @@ class Alignment:
         """Video frames of the clip."""
         return int(round(self.duration * self.frame_rate))
 
+    def word_frames(self) -> Tuple[Tuple[int, int], ...]:
+        """``(start, end)`` of each word in frames at :attr:`frame_rate` (its video frames ``[start, end)``)."""
+        return tuple((int(round(w.start * self.frame_rate)), int(round(w.end * self.frame_rate))) for w in self.words)
+
     def word_phonemes(self, index: int) -> Tuple[PhonemeSpan, ...]:
         """The phonemes of word ``index``."""
         return tuple(p for p in self.phonemes if p.word == index)

@@ -152,7 +152,6 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
             torch.manual_seed(seed)
             vsr = _vsr(preset)
             save_vsr(vsr, tmp / "vsr")
-            save_aligner(_aligner(vsr), tmp / "aligner")
             save_coarse_prior(_prior(preset, vsr.feature_dim), tmp / "f0_ddsp")
             if arch == "lipvoicer":
                 melgen = _melgen(preset)
@@ -163,6 +162,7 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
                 save_denoiser(_denoiser(preset, vsr.feature_dim), tmp / "melgen")
                 save_l2s_guide(_l2s_guide(preset), tmp / "guide_asr")
             save_vocoder(_vocoder(preset), tmp / "vocoder")
+            save_aligner(_aligner(vsr), tmp / "aligner")  # last: the other components keep their random draws
         name = f"untrained-{preset}" + ("-lipvoicer" if arch == "lipvoicer" else "")
         spec = PipelineSpec(name=name, weights="untrained", trained_on=None,
                             components={c: c for c in ("vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder")},
