@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from l2s.config import SAMPLE_RATE
-from l2s.errors import InputError
-from l2s.io.audio import read_audio, resample, write_wav
+from l2s.errors import InputError, OutputError
+from l2s.io.audio import AUDIO_FORMATS, read_audio, resample, write_audio, write_wav
 from tests._io_media import make_audio_only
 
 
@@ -62,19 +66,36 @@ def test_write_wav_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "out.wav"
     write_wav(path, _sine(200.0, 0.1, SAMPLE_RATE))
     original = path.read_bytes()
+    real_write_bytes = Path.write_bytes
 
-    def failing_write(file, data, samplerate, **kwargs):
-        with open(file, "wb") as f:  # half a file, then the disk "fills up"
-            f.write(b"RIFF\x00\x00")
-        raise OSError("No space left on device")
+    def disk_fills_up(self, data):
+        real_write_bytes(self, data[:6])  # half a file, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
 
-    monkeypatch.setattr(sf, "write", failing_write)
-    with pytest.raises(OSError):
-        write_wav(path, _sine(500.0, 0.2, SAMPLE_RATE))
-    with pytest.raises(OSError):
-        write_wav(tmp_path / "new.wav", _sine(500.0, 0.2, SAMPLE_RATE))
+    monkeypatch.setattr(Path, "write_bytes", disk_fills_up)
+    for target in (path, tmp_path / "new.wav"):
+        with pytest.raises(OutputError, match=f"{target.name}: cannot write the output: No space left on device"):
+            write_wav(target, _sine(500.0, 0.2, SAMPLE_RATE))
     assert path.read_bytes() == original  # the previous file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no partial or temporary file
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".mp3"])
+def test_write_audio_takes_the_type_from_the_suffix(tmp_path, suffix):
+    wav = _sine(440.0, 0.5, SAMPLE_RATE, 0.5)
+    path = tmp_path / f"out{suffix}"
+    write_audio(path, wav)
+    info = sf.info(str(path))
+    assert info.format == AUDIO_FORMATS[suffix][0] and info.samplerate == SAMPLE_RATE and info.channels == 1
+    back = read_audio(path)
+    assert abs(back.shape[0] - wav.shape[0]) <= 1200  # mp3 may pad by a frame
+    assert _peak_hz(back[:wav.shape[0]], SAMPLE_RATE) == pytest.approx(440.0, abs=3.0)
+
+
+def test_write_audio_refuses_other_suffixes(tmp_path):
+    with pytest.raises(InputError, match=r"\.aiff audio"):
+        write_audio(tmp_path / "out.aiff", np.zeros(100, np.float32))
+    assert not list(tmp_path.iterdir())
 
 
 def test_read_audio_downmixes_and_resamples_flac(tmp_path):

@@ -1,4 +1,5 @@
-"""Audio files: read any wav/flac (soundfile) or media container (PyAV), resample, write wav atomically.
+"""Audio files: read any wav/flac (soundfile) or media container (PyAV), resample, write wav/flac/ogg/mp3
+atomically.
 
 Everything returned is the contract waveform: ``(N,)`` float32 mono at
 :data:`l2s.config.SAMPLE_RATE` (16 kHz). Multi-channel input is downmixed by
@@ -8,11 +9,13 @@ API CONTRACT (signatures are fixed; other modules code against them):
 
     def read_audio(path) -> np.ndarray          # (N,) float32 mono at CONTRACT.audio.sample_rate
     def write_wav(path, wav, sample_rate=CONTRACT.audio.sample_rate) -> None   # atomic, PCM_16
+    def write_audio(path, wav, sample_rate) -> None   # atomic; wav, flac, ogg or mp3 by the suffix
     def resample(wav, orig_sr, target_sr) -> np.ndarray   # polyphase (scipy.signal.resample_poly)
 """
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -21,7 +24,7 @@ import numpy as np
 
 from l2s.config import SAMPLE_RATE
 from l2s.errors import InputError
-from l2s.io.atomic import PathLike, atomic_path
+from l2s.io.atomic import PathLike, atomic_write_bytes
 from l2s.io.container import check_media_file, reason
 
 # (wav (N,) float32 mono, sample rate, start time in seconds or None)
@@ -30,7 +33,8 @@ DecodedAudio = Tuple[np.ndarray, int, Optional[float]]
 # Longest encoder end padding we remove (an AAC frame is 1024 samples, some encoders use 2048).
 _MAX_END_PADDING = 2048
 
-__all__ = ["read_audio", "write_wav", "resample", "decode_audio_stream"]
+__all__ = ["read_audio", "write_wav", "write_audio", "encode_audio", "audio_format", "AUDIO_FORMATS", "resample",
+           "decode_audio_stream"]
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -158,6 +162,64 @@ def read_audio(path: PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return resample(wav, sr, sample_rate)
 
 
+#: Audio file types l2s writes, by suffix: soundfile's (format, subtype). MP3 needs libsndfile >= 1.1.
+AUDIO_FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
+
+
+def _mono_samples(wav) -> np.ndarray:
+    if hasattr(wav, "detach"):  # torch tensor, without importing torch here
+        wav = wav.detach().cpu().numpy()
+    data = np.asarray(wav, dtype=np.float32)
+    if data.ndim == 2 and 1 in data.shape:
+        data = data.reshape(-1)
+    if data.ndim != 1:
+        raise ValueError(f"expected a mono waveform (N,), got shape {data.shape}")
+    return np.clip(np.nan_to_num(data), -1.0, 1.0)
+
+
+def audio_format(path: PathLike) -> Tuple[str, str]:
+    """soundfile's ``(format, subtype)`` for an output named ``path``.
+
+    Raises:
+        InputError: a suffix l2s does not write, or MP3 on a libsndfile without it.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise InputError(f"{path}: cannot write {suffix or 'a file without a suffix'} audio: "
+                         f"use one of {', '.join(AUDIO_FORMATS)}")
+    fmt, subtype = AUDIO_FORMATS[suffix]
+    import soundfile as sf
+
+    if fmt not in sf.available_formats():
+        raise InputError(f"{path}: this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt}; use .wav or .flac")
+    return fmt, subtype
+
+
+def encode_audio(wav, sample_rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
+    """A mono waveform as the bytes of an audio file (values beyond [-1, 1] are clipped)."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, _mono_samples(wav), int(sample_rate), format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def write_audio(path: PathLike, wav, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write a mono waveform atomically, as the file type its suffix names (:data:`AUDIO_FORMATS`).
+
+    Raises:
+        InputError: an unsupported suffix.
+        OutputError: the file cannot be written (read-only, full disk, no permission).
+    """
+    fmt, subtype = audio_format(path)
+    atomic_write_bytes(path, encode_audio(wav, sample_rate, fmt, subtype))
+
+
 def write_wav(path: PathLike, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write a mono waveform as 16-bit PCM wav, atomically (temp file, then rename).
 
@@ -166,16 +228,10 @@ def write_wav(path: PathLike, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -
         wav: ``(N,)`` (or ``(1, N)`` / ``(N, 1)``) float samples; values beyond [-1, 1] are clipped.
             A torch tensor is accepted too.
         sample_rate: rate written in the header, in Hz.
-    """
-    import soundfile as sf
 
-    if hasattr(wav, "detach"):  # torch tensor, without importing torch here
-        wav = wav.detach().cpu().numpy()
-    data = np.asarray(wav, dtype=np.float32)
-    if data.ndim == 2 and 1 in data.shape:
-        data = data.reshape(-1)
-    if data.ndim != 1:
-        raise ValueError(f"write_wav expects a mono waveform (N,), got shape {data.shape}")
-    data = np.clip(np.nan_to_num(data), -1.0, 1.0)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
+    Raises:
+        OutputError: the file cannot be written (read-only, full disk, no permission).
+    """
+    # Encoded in memory first: libsndfile reports a full disk as "System error", Python's own write
+    # gives the errno (no space, read-only, quota), which the CLI reports against the output.
+    atomic_write_bytes(path, encode_audio(wav, sample_rate))

@@ -13,6 +13,7 @@ from typing import Iterator, Optional, Tuple
 
 from l2s.errors import InputError
 from l2s.io.atomic import PathLike
+from l2s.io.files import check_input_file
 
 # A decoded video this much shorter (and 10 % shorter) than its container says is reported as truncated.
 TRUNCATION_SLACK_S = 0.5
@@ -22,21 +23,12 @@ __all__ = ["check_media_file", "open_input", "video_stream", "check_not_truncate
 
 
 def check_media_file(path: PathLike, what: str = "media") -> Path:
-    """``path`` as a :class:`~pathlib.Path` if it is an existing, non-empty regular file.
+    """``path`` as a :class:`~pathlib.Path` if it is a readable, non-empty regular file.
 
     Raises:
-        InputError: one line saying what is wrong (missing, a directory, empty).
+        InputError: one line saying what is wrong (missing, a broken link or link loop, a directory, empty).
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{path}: no such file")
-    if p.is_dir():
-        raise InputError(f"{path}: is a directory, expected a {what} file")
-    if not p.is_file():
-        raise InputError(f"{path}: not a regular file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
-    return p
+    return check_input_file(path, what)
 
 
 def reason(exc: BaseException) -> str:

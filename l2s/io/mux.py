@@ -14,6 +14,7 @@ from l2s.config import FPS, SAMPLE_RATE
 from l2s.errors import InputError
 from l2s.io.atomic import PathLike, atomic_path
 from l2s.io.container import check_media_file, check_not_truncated, open_input, video_stream
+from l2s.io.files import WRITE_ERRNOS, output_errors
 
 __all__ = ["write_video", "mux_audio"]
 
@@ -96,7 +97,7 @@ def write_video(path: PathLike, frames: Union[np.ndarray, Sequence[np.ndarray]],
     images = _as_rgb_frames(frames)
     rate = Fraction(fps).limit_denominator(1001 * 1000)
     height, width = images[0].shape[:2]
-    with atomic_path(path) as tmp:
+    with output_errors(path), atomic_path(path) as tmp:
         with av.open(str(tmp), "w") as out:
             stream = out.add_stream("libx264", rate=rate, options={"crf": str(int(crf))})
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -171,6 +172,7 @@ def mux_audio(video_path: PathLike, wav: np.ndarray, out_path: PathLike, sample_
 
     Raises:
         InputError: the source video cannot be read.
+        OutputError: the copy cannot be written (read-only or full disk, quota).
     """
     import av
 
@@ -182,7 +184,9 @@ def mux_audio(video_path: PathLike, wav: np.ndarray, out_path: PathLike, sample_
     audio = _fit(wav, int(round((span.seconds(span.end) - start) * sample_rate)))
     with open_input(src) as (_, container):
         in_stream = video_stream(container, src)
-        with atomic_path(out_path) as tmp:
+        # The copy reads the source while it writes: only write-side errors (full or read-only disk) are the
+        # output's; a read error stays the input's (open_input reports it).
+        with output_errors(out_path, WRITE_ERRNOS), atomic_path(out_path) as tmp:
             with av.open(str(tmp), "w") as out:
                 out_stream = out.add_stream_from_template(in_stream)
                 # PyAV stores the codec context's frame rate as the stream's average rate, and a copied
