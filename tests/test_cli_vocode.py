@@ -90,3 +90,31 @@ def test_folder_and_manifest_inputs(tmp_path):
     empty.mkdir()
     one_line_error(run("vocode", str(empty), "-o", str(tmp_path / "hyp3")))
     assert not (tmp_path / "hyp3").exists()
+
+
+@pytest.mark.parametrize("suffix, kind", [(".flac", "FLAC"), (".ogg", "OGG"), (".mp3", "MP3")])
+def test_the_output_type_follows_its_suffix(tmp_path, suffix, kind):
+    tone(tmp_path / "in.wav", seconds=0.3)
+    out = tmp_path / f"out{suffix}"
+    r = run("vocode", str(tmp_path / "in.wav"), "-o", str(out), "--vocoder", "griffinlim")
+    assert r.exit_code == 0, r.stderr
+    assert sf.info(str(out)).format == kind  # not a RIFF wav under another name
+
+
+def test_an_unknown_output_type_is_refused_before_the_vocoder_loads(tmp_path, monkeypatch):
+    tone(tmp_path / "in.wav", seconds=0.1)
+    monkeypatch.setattr("l2s.vocoder.registry.get_vocoder", lambda *a, **k: pytest.fail("vocoder loaded"))
+    one_line_error(run("vocode", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.aiff")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_stdin_to_stdout_and_never_over_the_input(tmp_path):
+    tone(tmp_path / "in.wav", seconds=0.3)
+    data = (tmp_path / "in.wav").read_bytes()
+    r = CliRunner().invoke(main, ["vocode", "-", "-o", "-", "--vocoder", "griffinlim"], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes[:4] == b"RIFF"
+    filed = run("vocode", str(tmp_path / "in.wav"), "-o", str(tmp_path / "o.wav"), "--vocoder", "griffinlim")
+    assert filed.exit_code == 0 and r.stdout_bytes == (tmp_path / "o.wav").read_bytes()  # the same wav either way
+    one_line_error(run("vocode", str(tmp_path / "in.wav"), "-o", str(tmp_path / "in.wav"), "--vocoder", "griffinlim"))
+    assert (tmp_path / "in.wav").read_bytes() == data

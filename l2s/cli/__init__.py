@@ -6,12 +6,11 @@ register a new one in :data:`COMMANDS`.
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from l2s import __version__
-from l2s.cli._group import L2SGroup
+from l2s.cli._group import L2SGroup, augment
+from l2s.cli._options import debug_callback
 
 COMMANDS = {
     "info": "l2s.cli.info:info",
@@ -35,12 +34,13 @@ COMMANDS = {
 
 @click.group(cls=L2SGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="l2s")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
-def main(debug: bool, verbose: bool) -> None:
+@click.option("--debug", is_flag=True, expose_value=False, callback=debug_callback,
+              help="Show tracebacks instead of one-line errors (and l2s's debug log).")
+def main() -> None:
     """l2s: voice a silent talking-face video (lip-to-speech)."""
-    logging.basicConfig(level=logging.DEBUG if (debug or verbose) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+
+
+augment(main)  # -v/--verbose and -q/--quiet, as on every command
 
 
 __all__ = ["main"]

@@ -1,10 +1,18 @@
-"""The click group class behind ``l2s``: lazy sub-commands and one-line errors.
+"""The click group class behind ``l2s``: lazy sub-commands, shared options and one-line errors.
 
 Sub-commands are imported only when used, so ``l2s --help`` stays fast and a
 command whose optional dependencies are missing does not break the others.
+Every command (nested ones included) gets ``-v/--verbose`` and ``-q/--quiet``
+(:mod:`l2s.cli._options`), and a folder argument (``click.Path(file_okay=False)``)
+refuses ``-``, which would otherwise become a folder named ``-``.
+
 Errors: :class:`~l2s.errors.L2SError` and click's usage errors become one line on
-stderr and exit code 2; anything else is reported as an internal error (exit 1).
-``--debug`` (or ``L2S_DEBUG=1``) re-raises instead, with the traceback.
+stderr and exit code 2 (:class:`~l2s.errors.Interrupted`: 130); Ctrl-C anywhere
+else is ``l2s: interrupted``, exit 130; an ``OSError`` about the file system
+(read-only, full, no permission) names its file, exit 2, and a missing extra or a
+torchaudio whose extension does not load says what to install; anything else is reported
+as an internal error (exit 1). ``--debug`` (or ``L2S_DEBUG=1``) re-raises instead,
+with the traceback.
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ from typing import Dict, List, Optional
 
 import click
 
-from l2s.errors import L2SError
+from l2s.errors import EXIT_ERROR, EXIT_INTERRUPTED, Interrupted, L2SError
 
-EXIT_INPUT = 2
+EXIT_INPUT = EXIT_ERROR
 EXIT_INTERNAL = 1
+STDIO = "-"
+_AUGMENTED = "_l2s_augmented"
 
 
 def _debug_requested(args: Optional[List[str]]) -> bool:
@@ -29,6 +39,41 @@ def _debug_requested(args: Optional[List[str]]) -> bool:
 
 def _one_line(message: str) -> str:
     return " ".join(str(message).split())
+
+
+class _FolderPath(click.Path):
+    """A folder path that is not ``-`` (stdin/stdout cannot be a folder)."""
+
+    def convert(self, value, param, ctx):
+        if value == STDIO:
+            self.fail("'-' (stdin/stdout) cannot be used here: this is a folder", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _no_dash_folder(param: click.Parameter) -> None:
+    kind = param.type
+    if isinstance(kind, click.Path) and not kind.file_okay and not isinstance(kind, _FolderPath):
+        folder = _FolderPath.__new__(_FolderPath)
+        folder.__dict__.update(kind.__dict__)  # the same checks (exists, writable...), plus the '-' refusal
+        param.type = folder
+
+
+def augment(command: click.Command) -> click.Command:
+    """Add the shared options to ``command`` (and, for a group, to its sub-commands), once."""
+    if getattr(command, _AUGMENTED, False):
+        return command
+    from l2s.cli._options import verbosity_options
+
+    names = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    if not ({"-v", "--verbose", "-q", "--quiet"} & names):
+        command.params.extend(verbosity_options())
+    for param in command.params:
+        _no_dash_folder(param)
+    setattr(command, _AUGMENTED, True)
+    if isinstance(command, click.Group) and not isinstance(command, LazyGroup):
+        for sub in command.commands.values():
+            augment(sub)
+    return command
 
 
 class LazyGroup(click.Group):
@@ -44,8 +89,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
         if cmd_name in self.lazy_commands:
             module_name, attr = self.lazy_commands[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
-        return super().get_command(ctx, cmd_name)
+            return augment(getattr(importlib.import_module(module_name), attr))
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else augment(command)
 
 
 class L2SGroup(LazyGroup):
@@ -61,15 +107,19 @@ class L2SGroup(LazyGroup):
         except click.ClickException as exc:
             click.echo(f"{name}: error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+                click.echo(f"{name}: interrupted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
             click.echo(f"{name}: aborted", err=True)
             sys.exit(EXIT_INTERNAL)
         except L2SError as exc:
             if debug:
                 raise
-            click.echo(f"{name}: error: {_one_line(exc)}", err=True)
-            sys.exit(EXIT_INPUT)
-        except (ImportError, OSError) as exc:  # an extra not installed, or torchaudio's extension
+            kind = "" if isinstance(exc, Interrupted) else "error: "
+            click.echo(f"{name}: {kind}{_one_line(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except (ImportError, OSError) as exc:  # an extra not installed, torchaudio's extension, the file system
             if debug:
                 raise
             expected = _environment_error(exc, self._command_of(args))
@@ -96,12 +146,18 @@ def _internal(name: str, exc: BaseException) -> None:
 
 
 def _environment_error(exc: BaseException, what: str) -> Optional[str]:
-    """The one-line reason for an import that failed because of the installation, or None (a bug)."""
+    """The one-line reason for a failure of the installation or the file system, or None (a bug)."""
     from l2s.extras import dependency_error, torchaudio_error
+    from l2s.io.files import OUTPUT_ERRNOS
 
     if isinstance(exc, ImportError):
         missing = dependency_error(exc, what)
         if missing is not None:
             return str(missing)
     broken = torchaudio_error(exc)
-    return None if broken is None else str(broken)
+    if broken is not None:
+        return str(broken)
+    if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS and exc.filename:
+        # the file system refused (read-only, full, no permission): the user's to fix, not a bug
+        return f"{exc.filename}: {exc.strerror}"
+    return None

@@ -3,7 +3,9 @@
 import click
 
 from l2s.cli._common import existing_file
+from l2s.cli._options import device_option
 from l2s.cli._timeline import emit, resolve_formats, timeline_options
+from l2s.errors import InputError
 from l2s.hub import DEFAULT_PIPELINE
 
 
@@ -13,7 +15,7 @@ from l2s.hub import DEFAULT_PIPELINE
 @click.option("-m", "--model", default=DEFAULT_PIPELINE, show_default=True,
               help="Pipeline (its lip reader and aligner) or VSR model directory, bundled name or hub repo id.")
 @click.option("--sidecar", default=None, help="Landmark sidecar (.landmarks.npz) to use instead of face detection.")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@device_option("Where the lip reader and the aligner run")
 @timeline_options("json")
 def align(video: str, text: str, model: str, sidecar: str, device: str, output_format: str, output_dir: str,
           word_timestamps: bool, language: str, aligner_dir: str) -> None:
@@ -21,15 +23,25 @@ def align(video: str, text: str, model: str, sidecar: str, device: str, output_f
 
     The words are forced-aligned on the lip reader's frames (25 fps), then cut into phonemes. A text
     with more tokens than the frames allow is refused. Without --output-dir one format is printed.
+    VIDEO '-' reads the video from stdin (printed, not written to --output-dir).
     """
     import torch
 
     from l2s.align import Aligner
+    from l2s.cli._common import STDIO, input_path
+    from l2s.cli._options import quiet_native_logs
+    from l2s.device import resolve_device
     from l2s.vision.roi import extract_roi
 
-    path = existing_file(video, "video")
+    if video == STDIO and output_dir is not None:
+        raise InputError("--output-dir names the files after VIDEO: a video from stdin prints one format to stdout")
     formats = resolve_formats(output_format, output_dir)
-    aligner = Aligner.from_pretrained(model, aligner_dir, device=device, language=language)
-    roi = extract_roi(path, sidecar=existing_file(sidecar, "landmark") if sidecar else None).roi
-    alignment = aligner.align_roi(torch.from_numpy(roi), text)
+    dev = resolve_device(device)
+    with input_path(video) as given:
+        path = existing_file(str(given), "video")
+        landmarks = existing_file(sidecar, "landmark") if sidecar else None
+        aligner = Aligner.from_pretrained(model, aligner_dir, device=dev, language=language)
+        with quiet_native_logs():
+            roi = extract_roi(path, sidecar=landmarks).roi
+        alignment = aligner.align_roi(torch.from_numpy(roi), text)
     emit(formats, alignment, alignment.text, word_timestamps, output_dir, path.stem)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import click
 
+from l2s.cli._options import device_option
 from l2s.errors import InputError
 
 
@@ -17,7 +18,7 @@ from l2s.errors import InputError
               help="Pipeline to benchmark (default: the bundled 'synthgrid-small').")
 @click.option("--untrained", type=click.Choice(["tiny", "micro"]), default=None,
               help="Benchmark a pipeline of untrained components of this size instead (labelled so in the JSON).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option()
 @click.option("--clips", type=click.IntRange(min=1), default=3, show_default=True, help="Generated clips to time.")
 @click.option("--no-lipvoicer", is_flag=True, help="Skip the (slow) 400-step LipVoicer schedule comparison.")
 @click.option("--out", "out", default=None, metavar="JSON", help="Write the report here (default: stdout).")

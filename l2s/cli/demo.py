@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from l2s.cli._options import device_option
 from l2s.cli.synthesize import DEFAULT_MODEL
 from l2s.errors import ModelError
 from l2s.pipeline.demo import DEFAULT_ASR, DEMO_STEPS, NO_ASR
@@ -24,7 +25,7 @@ from l2s.pipeline.demo import DEFAULT_ASR, DEMO_STEPS, NO_ASR
               help="Sampler (default: the model's).")
 @click.option("--asr", default=DEFAULT_ASR, show_default=True, metavar="whisper:NAME|none",
               help=f"ASR that transcribes the voiced audio for its WER ('{NO_ASR}' skips it).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option()
 def demo(out: str, model: Optional[str], seed: int, steps: Optional[int], solver: Optional[str], asr: str,
          device: str) -> None:
     """Generate a SynthGRID clip of a held-out speaker, voice its silent video and score the result.
@@ -42,6 +43,10 @@ def demo(out: str, model: Optional[str], seed: int, steps: Optional[int], solver
     if model is None and bundled_dir(DEFAULT_MODEL) is None:  # before any progress line: the error stays alone
         raise ModelError(f"the bundled default model '{DEFAULT_MODEL}' is not in this build: pass --model DIR "
                          "(a pipeline directory, e.g. one made by `l2s pipeline build`)")
+
+    from l2s.device import resolve_device
+
+    device = str(resolve_device(device))
 
     def on_step(index: int, label: str) -> None:
         click.echo(f"[{index + 1}/{len(DEMO_STEPS)}] {label}", err=True)

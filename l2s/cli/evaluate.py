@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from l2s.cli._options import device_option
 from l2s.errors import InputError
 
 
@@ -69,16 +70,18 @@ published LSE numbers). Default: all but sync.""")
 @click.option("--plots", is_flag=True,
               help="Also write plots/: each metric's distribution over the set (the ground truth's calibration "
                    "marked) and mels and F0 of the best and worst utterances.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for the ASR.")
+@device_option("Torch device of the ASR and the neural metrics")
 @click.pass_context
 def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out: str, max_lag: float,
              sync_model: Optional[str], protocol: Optional[str], plots: bool, device: str) -> None:
     from l2s.cli._common import progress
     from l2s.evaluation.inputs import load_set, match_sets
     from l2s.evaluation.report import to_markdown, write_report
+    from l2s.device import resolve_device
     from l2s.evaluation.runner import EvalOptions, run_evaluation
 
     groups = _parse_metrics(metrics)
+    device = str(resolve_device(device))
     if protocol:
         from l2s.evaluation.protocol import load_protocol
 

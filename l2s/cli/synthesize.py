@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Tuple
 import click
 
 from l2s.cli._common import progress
+from l2s.cli._options import device_option
 from l2s.errors import InputError, L2SError, ModelError
 from l2s.hub import DEFAULT_PIPELINE
 
@@ -156,7 +157,7 @@ def _run(jobs, pipe, opts: Dict, plot: bool, folder_mode: bool, text_from_txt: b
 @click.option("--start-step", type=click.IntRange(min=0), default=None,
               help="Shallow diffusion: start from the DDSP prior noised to this step (default: the model's); "
                    "0 starts from pure noise.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option()
 @click.option("--format", "fmt", default="wav", show_default=True, help="Output type in folder mode: wav or mp4.")
 @click.option("--plot", is_flag=True,
               help="Also write a PNG beside each output: the prior's, the generated and the reference's mels, "

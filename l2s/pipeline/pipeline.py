@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from l2s.config import CONTRACT, FPS, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE
+from l2s.device import resolve_device
 from l2s.diffusion.sampler import GaussianNoise, SampleResult, SamplerConfig
 from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
@@ -103,18 +104,6 @@ class SynthesisResult:
     @property
     def duration(self) -> float:
         return self.wav.shape[0] / self.sample_rate
-
-
-def resolve_device(device: Union[str, torch.device]) -> torch.device:
-    """``auto`` (CUDA when available), ``cpu`` or ``cuda[:n]``."""
-    text = str(device)
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available")
-    if not (text == "cpu" or text.startswith("cuda")):
-        raise InputError(f"unknown device {text!r}: expected auto, cpu or cuda")
-    return torch.device(text)
 
 
 def split_text(text: str, chunks: List[Chunk]) -> List[str]:

@@ -33,6 +33,7 @@ at any video resolution: on the order of 5 ms per face per frame on one core.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -115,8 +116,9 @@ class DetectorOptions:
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Silence the C++ log lines MediaPipe prints from its graphs (keeps CLI errors one line)."""
-    if os.environ.get("L2S_DEBUG", "") not in ("", "0"):
+    """Silence the C++ log lines MediaPipe prints from its graphs (keeps CLI errors one line); ``l2s -v``
+    (the ``l2s`` logger at INFO) or ``L2S_DEBUG`` lets them through."""
+    if os.environ.get("L2S_DEBUG", "") not in ("", "0") or logging.getLogger("l2s").isEnabledFor(logging.INFO):
         yield
         return
     try:
