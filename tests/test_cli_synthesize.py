@@ -131,11 +131,21 @@ def test_folder_mode_resumes(model, clips, tmp_path):
     second = run(clips, "-o", out, "--model", model, *FAST)
     assert second.exit_code == 0 and "3 clip(s) already finished" in second.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
-    # an interrupted run: beta's audio was written, its sidecar (written last) was not
+    # beta's audio without its sidecar: l2s cannot tell it from a file of the user's, so it refuses to
+    # replace it (before any work) and names it
     (out / "beta.json").unlink()
     third = run(clips, "-o", out, "--model", model, *FAST)
-    assert third.exit_code == 0 and "voiced 1 clip(s), skipped 2" in third.stderr
+    _one_line_error(third)
+    assert "beta.wav exists and was not written by l2s" in third.stderr and "--overwrite" in third.stderr
+    assert (out / "beta.wav").stat().st_mtime_ns == stamps["beta.wav"]
+    (out / "beta.wav").unlink()
+    fourth = run(clips, "-o", out, "--model", model, *FAST)
+    assert fourth.exit_code == 0 and "voiced 1 clip(s), skipped 2" in fourth.stderr
     assert (out / "beta.json").is_file() and (out / "alpha.wav").stat().st_mtime_ns == stamps["alpha.wav"]
+    # other settings: every clip is made again, and said so
+    fifth = run(clips, "-o", out, "--model", model, "--steps", "2", "--seed", "0", "--device", "cpu")
+    assert fifth.exit_code == 0 and "voiced 3 clip(s), skipped 0" in fifth.stderr
+    assert fifth.stderr.count("made with other settings (steps 3 -> 2)") == 3
 
 
 def test_torchrun_rank_takes_its_share(model, clips, tmp_path):

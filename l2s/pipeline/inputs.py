@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -32,12 +32,15 @@ class ClipInput:
         detected: True when landmarks came from face detection (a real-world video), False for a
             landmark sidecar (synthetic corpora) or a bare ROI.
         source: the input's path, or a short description.
+        found: ``(T,)`` bool, where the face stage measured the face (elsewhere its landmarks were
+            interpolated); None for a bare ROI input.
     """
 
     roi: np.ndarray
     face: Optional[np.ndarray] = None
     detected: bool = False
     source: str = "<array>"
+    found: Optional[np.ndarray] = None
 
     @property
     def num_frames(self) -> int:
@@ -63,22 +66,22 @@ def _default_sidecar(path: Path) -> Optional[Path]:
     return candidate if candidate.is_file() else None
 
 
-def _video_roi(path: Path, sidecar: Optional[Path]) -> ClipInput:
+def _video_roi(path: Path, sidecar: Optional[Path], on_frame: Optional[Callable[[], None]] = None) -> ClipInput:
     from l2s.io.video import iter_video_frames
     from l2s.vision.roi import extract_roi
 
     # extract_roi streams long videos itself (detection, then cropping), so memory stays bounded
-    roi = extract_roi(path, sidecar=sidecar).roi
+    mouth = extract_roi(path, sidecar=sidecar, on_frame=on_frame)
     frames = iter_video_frames(path)
     try:
         face = next(frames).copy()  # LipVoicer's identity input: the first frame
     finally:
         frames.close()
-    return ClipInput(roi=roi, face=face, detected=sidecar is None, source=str(path))
+    return ClipInput(roi=mouth.roi, face=face, detected=sidecar is None, source=str(path), found=mouth.found)
 
 
 def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, object],
-                  sidecar: Optional[PathLike] = None) -> ClipInput:
+                  sidecar: Optional[PathLike] = None, on_frame: Optional[Callable[[], None]] = None) -> ClipInput:
     """Normalise any accepted input.
 
     Args:
@@ -86,6 +89,7 @@ def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, ob
             (numpy or torch); a :class:`~l2s.vision.roi.MouthROI`; or a :class:`ClipInput`.
         sidecar: a ``.landmarks.npz`` file instead of face detection (default for a video file: the
             ``<stem>.landmarks.npz`` beside it, when there is one).
+        on_frame: called after each frame's face detection (progress bars).
 
     Raises:
         InputError: unreadable video, wrong shapes, no face.
@@ -95,9 +99,9 @@ def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, ob
     if isinstance(video, (str, os.PathLike)):
         path = Path(video)
         side = Path(sidecar) if sidecar is not None else _default_sidecar(path)
-        return _video_roi(path, side)
+        return _video_roi(path, side, on_frame)
     if hasattr(video, "roi") and hasattr(video, "transforms"):  # a MouthROI
-        return ClipInput(roi=check_roi(video.roi), detected=False, source="<MouthROI>")
+        return ClipInput(roi=check_roi(video.roi), detected=False, source="<MouthROI>", found=video.found)
     if isinstance(video, torch.Tensor):
         video = video.detach().cpu().numpy()
     if not isinstance(video, np.ndarray):
@@ -106,8 +110,9 @@ def to_clip_input(video: Union[PathLike, np.ndarray, torch.Tensor, ClipInput, ob
         from l2s.vision.roi import extract_roi
 
         frames = np.ascontiguousarray(video, dtype=np.uint8)
-        roi = extract_roi(frames, sidecar=sidecar).roi
-        return ClipInput(roi=roi, face=frames[0].copy(), detected=sidecar is None, source="<frames>")
+        mouth = extract_roi(frames, sidecar=sidecar, on_frame=on_frame)
+        return ClipInput(roi=mouth.roi, face=frames[0].copy(), detected=sidecar is None, source="<frames>",
+                         found=mouth.found)
     return ClipInput(roi=check_roi(video), source="<roi>")
 
 
