@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from l2s.cli import main
+from l2s.vision.roi import MEAN_FACE_68
 from tests._io_media import make_audio_only, make_clip, make_corrupt_copy
 
 
@@ -72,18 +74,21 @@ def test_face_check_uses_vision_lazily(clips, monkeypatch):
 
     seen = []
 
+    face = (MEAN_FACE_68 * 0.1).astype(np.float32)
+
     def fake_detect(frames):
         # One "face" in every other frame: exercises the wiring without MediaPipe's start-up time.
         out = []
         for i, frame in enumerate(frames):
             seen.append(frame.shape)
-            out.append([object()] if i % 2 == 0 else [])
+            out.append([face] if i % 2 == 0 else [])
         return out
 
     monkeypatch.setattr(info_mod, "_face_detector", lambda: fake_detect)
     record = json.loads(_run(good, "--json").stdout)
     assert len(seen) == 38 and seen[0] == (48, 64, 3)
-    assert record["face"] == {"checked": True, "found": True, "frames_with_face": 19, "max_faces": 1, "reason": None}
+    assert record["face"] == {"checked": True, "found": True, "frames_with_face": 19, "max_faces": 1,
+                              "frames_tracked": 19, "reason": None}
 
     monkeypatch.setattr(info_mod, "_face_detector", lambda: None)
     result = _run(good)
@@ -108,3 +113,34 @@ def test_face_check_real_detector_finds_no_face_in_flat_frames(clips):
     assert result.exit_code == 2
     assert "face: not found (0 of 5 frames)" in result.stdout
     assert result.stderr.strip().splitlines() == [f"l2s: error: {rotated}: no face found in any of its 5 frames"]
+
+
+def test_info_and_roi_agree_on_the_tracked_face(tmp_path, monkeypatch):
+    """A cut: face A in the first 10 frames, a smaller face B elsewhere in the last 10. info counts a face in
+    all 20 frames, and the tracked face (A, what roi crops) in 10; roi says 10 too, and where A is missing."""
+    from l2s.bench import write_synthetic_clip
+
+    video = write_synthetic_clip(tmp_path / "cut.mp4", 20, size=128)
+    (tmp_path / "cut.landmarks.npz").unlink()  # detection, not the sidecar
+    big = (MEAN_FACE_68 * 0.4).astype(np.float32)
+    small = (MEAN_FACE_68 * 0.25 + 60).astype(np.float32)
+
+    def detect(frames, options=None, on_frame=None):
+        out = []
+        for t, _ in enumerate(frames):
+            out.append([big] if t < 10 else [small])
+            if on_frame is not None:
+                on_frame()
+        return out
+
+    monkeypatch.setattr("l2s.vision.face.detect_faces", detect)
+    described = _run(video)
+    assert described.exit_code == 0, described.stderr
+    assert ("face: found in 20 of 20 frames (up to 1 per frame); the tracked face (the one l2s roi crops and "
+            "l2s synthesize voices) in 10") in described.stdout
+    cropped = CliRunner().invoke(main, ["roi", str(video), "-o", str(tmp_path / "roi.npz")])
+    assert cropped.exit_code == 0, cropped.stderr
+    assert cropped.stderr.strip() == f"{tmp_path / 'roi.npz'}: 20 frames, the tracked face found in 10; no face in " \
+                                     "0.40-0.80 s"
+    with np.load(tmp_path / "roi.npz") as data:
+        assert int(data["found"].sum()) == json.loads(_run(video, "--json").stdout)["face"]["frames_tracked"] == 10

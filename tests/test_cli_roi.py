@@ -142,3 +142,22 @@ def test_sidecar_skips_detection(tmp_path):
     assert roi.shape == (num_frames, ROI_SIZE, ROI_SIZE)
     ys, xs = np.nonzero(roi[5] > 150)
     assert abs(xs.mean() - ROI_SIZE / 2) < 3 and abs(ys.mean() - ROI_SIZE / 2) < 3
+
+
+def test_stdin_stdout_and_never_over_the_input(tmp_path):
+    import hashlib
+    import io
+
+    from l2s.bench import write_synthetic_clip
+
+    video = write_synthetic_clip(tmp_path / "clip.mp4", 10)
+    side = str(tmp_path / "clip.landmarks.npz")
+    data = video.read_bytes()
+    piped = CliRunner().invoke(main, ["roi", "-", "-o", "-", "--sidecar", side], input=data)
+    assert piped.exit_code == 0, piped.stderr
+    with np.load(io.BytesIO(piped.stdout_bytes)) as arrays:
+        assert arrays["roi"].shape == (10, ROI_SIZE, ROI_SIZE) and arrays["found"].all()
+    before = hashlib.sha256(data).hexdigest()
+    refused = _run(str(video), "-o", str(video), "--sidecar", side)
+    assert refused.exit_code == 2 and "never writes over its inputs" in refused.stderr
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == before

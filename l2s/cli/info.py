@@ -25,6 +25,9 @@ class FaceReport:
         found: a face was seen in at least one frame (``None`` when not checked).
         frames_with_face: frames (at 25 fps) with at least one face.
         max_faces: most faces seen in one frame.
+        frames_tracked: frames where the tracked face (the one ``l2s roi`` crops and ``l2s synthesize``
+            voices: the largest, most persistent) was seen; fewer than ``frames_with_face`` when other
+            faces appear, e.g. after a cut.
         reason: why the check did not run, when it did not.
     """
 
@@ -32,6 +35,7 @@ class FaceReport:
     found: Optional[bool] = None
     frames_with_face: int = 0
     max_faces: int = 0
+    frames_tracked: int = 0
     reason: Optional[str] = None
 
 
@@ -68,7 +72,19 @@ def _scan(path: str, total: int, check_face: bool) -> Tuple[int, FaceReport]:
         return counter[0] + sum(1 for _ in frames), FaceReport(checked=False, reason=VISION_UNAVAILABLE)
     with_face = sum(1 for faces in detections if len(faces))
     most = max((len(faces) for faces in detections), default=0)
-    return counter[0], FaceReport(checked=True, found=with_face > 0, frames_with_face=with_face, max_faces=most)
+    return counter[0], FaceReport(checked=True, found=with_face > 0, frames_with_face=with_face, max_faces=most,
+                                  frames_tracked=_tracked_frames(detections))
+
+
+def _tracked_frames(detections) -> int:
+    """Frames of the face ``l2s roi`` would track in these detections (the same choice, from the same faces)."""
+    from l2s.vision.face import DetectorOptions, select_track
+
+    options = DetectorOptions()
+    try:
+        return int(select_track(detections, options.min_iou, options.min_track_frames).found.sum())
+    except NoFaceError:
+        return 0
 
 
 def _face_line(face: FaceReport, num_frames: int) -> str:
@@ -76,7 +92,8 @@ def _face_line(face: FaceReport, num_frames: int) -> str:
         return f"not checked ({face.reason})"
     if not face.found:
         return f"not found (0 of {num_frames} frames)"
-    return f"found in {face.frames_with_face} of {num_frames} frames (up to {face.max_faces} per frame)"
+    return (f"found in {face.frames_with_face} of {num_frames} frames (up to {face.max_faces} per frame); "
+            f"the tracked face (the one l2s roi crops and l2s synthesize voices) in {face.frames_tracked}")
 
 
 @click.command()
@@ -89,12 +106,18 @@ def info(video: str, as_json: bool, no_face: bool) -> None:
     The whole video is decoded once, so a truncated or corrupt file is reported
     (exit code 2) rather than described. A video in which no face is found is
     described, then reported as an error (exit code 2): l2s cannot voice it.
+    Frames with any face are counted, and those of the tracked face (the count
+    `l2s roi` gives). VIDEO '-' reads the video from stdin.
     """
+    from l2s.cli._common import input_path
+    from l2s.cli._options import quiet_native_logs
     from l2s.io.video import probe_video
 
-    existing_file(video, "video")
-    meta = probe_video(video)
-    num_frames, face = _scan(video, meta.num_frames, check_face=not no_face)
+    with input_path(video) as path:
+        existing_file(str(path), "video")
+        meta = probe_video(path)
+        with quiet_native_logs():
+            num_frames, face = _scan(str(path), meta.num_frames, check_face=not no_face)
     if as_json:
         record = {"path": video, **asdict(meta), "frames_25fps": num_frames, "face": asdict(face)}
         record.pop("num_frames")

@@ -17,48 +17,79 @@ PANEL = 288  # preview panel side: the 96 px ROI at 3x
 
 @click.command("roi")
 @click.argument("video", type=click.Path(dir_okay=True, path_type=str))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str, allow_dash=True),
               help="OUT.npz: arrays roi (T, 96, 96) uint8, fps, found (T,), transforms (T, 2, 3); "
-                   "OUT.mp4: a preview video (face with landmarks | mouth crop).")
+                   "OUT.mp4: a preview video (face with landmarks | mouth crop); '-': the .npz to stdout.")
 @click.option("--sidecar", type=click.Path(path_type=str), default=None,
               help="Landmarks from a .landmarks.npz file (as the synthetic corpus writes) instead of detection.")
 def roi(video: str, output: str, sidecar: Optional[str]) -> None:
-    """Track the main face of VIDEO and cut its mouth crop in every frame (25 fps, 96x96 grayscale)."""
+    """Track the main face of VIDEO and cut its mouth crop in every frame (25 fps, 96x96 grayscale).
+
+    Reports the frames where the tracked face was seen (`l2s info` also counts frames with other
+    faces) and the stretches without it. VIDEO '-' reads the video from stdin.
+    """
+    from l2s.cli._common import STDIO, check_stdout_pipe, input_path
+    from l2s.cli._options import quiet_native_logs
     from l2s.config import FPS
+    from l2s.io.files import check_writable, same_file
     from l2s.io.video import probe_video, read_video, write_video
+    from l2s.pipeline.coverage import face_coverage
     from l2s.vision.roi import extract_roi
 
     out = Path(output)
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+    to_stdout = output == STDIO
+    if not to_stdout and out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError(f"{output}: unsupported output type, expected one of {', '.join(OUTPUT_SUFFIXES)}")
-    if out.is_dir():
+    if not to_stdout and out.is_dir():
         raise InputError(f"{output}: is a directory")
-    path = existing_file(video, "video")
-    sidecar_file = existing_file(sidecar, "landmark") if sidecar is not None else None
-    preview = out.suffix.lower() == ".mp4"
-    # The preview needs the frames again; the array alone lets extract_roi stream long videos.
-    source = read_video(path, with_audio=False).frames if preview else path
-    total = len(source) if preview else probe_video(path).num_frames
-    bar = progress(iter(()), desc="faces", total=total, unit="frame")
-    try:
-        result = extract_roi(source, sidecar=sidecar_file, on_frame=lambda: bar.update(1))
-    except NoFaceError as exc:
-        raise NoFaceError(f"{video}: {exc}") from exc
-    finally:
-        bar.close()
-    if preview:
-        write_video(out, _preview_frames(source, result), fps=FPS)
-    else:
-        _write_npz(out, result, FPS)
-    click.echo(f"{output}: {result.num_frames} frames, face found in {int(result.found.sum())}", err=True)
+    with input_path(video) as given:
+        path = existing_file(str(given), "video")
+        sidecar_file = existing_file(sidecar, "landmark") if sidecar is not None else None
+        if to_stdout:
+            check_stdout_pipe("arrays")
+        else:
+            for protected in (path, sidecar_file):
+                if protected is not None and video != STDIO and same_file(protected, out):
+                    raise InputError(f"{output}: is the input {protected}; l2s never writes over its inputs")
+            check_writable(out.parent)  # before minutes of detection, not after
+        preview = out.suffix.lower() == ".mp4"
+        # The preview needs the frames again; the array alone lets extract_roi stream long videos.
+        source = read_video(path, with_audio=False).frames if preview else path
+        total = len(source) if preview else probe_video(path).num_frames
+        bar = progress(iter(()), desc="faces", total=total, unit="frame")
+        try:
+            with quiet_native_logs():
+                result = extract_roi(source, sidecar=sidecar_file, on_frame=lambda: bar.update(1))
+        except NoFaceError as exc:
+            raise NoFaceError(f"{video}: {exc}") from exc
+        finally:
+            bar.close()
+        if preview:
+            write_video(out, _preview_frames(source, result), fps=FPS)
+        elif to_stdout:
+            from l2s.cli._common import write_stdout
+
+            write_stdout(_npz_bytes(result, FPS))
+        else:
+            _write_npz(out, result, FPS)
+    coverage = face_coverage(result.found)
+    gaps = f"; no face in {coverage.describe_gaps()}" if coverage.gaps else ""
+    click.echo(f"{'stdout' if to_stdout else output}: {result.num_frames} frames, the tracked face found in "
+               f"{coverage.face_frames}{gaps}", err=True)
+
+
+def _npz_bytes(result, fps: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, roi=result.roi, fps=np.int64(fps), found=result.found, transforms=result.transforms)
+    return buffer.getvalue()
 
 
 def _write_npz(out: Path, result, fps: int) -> None:
-    from l2s.io.atomic import atomic_path
+    from l2s.io.atomic import atomic_write_bytes
 
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, roi=result.roi, fps=np.int64(fps), found=result.found,
-                            transforms=result.transforms)
+    atomic_write_bytes(out, _npz_bytes(result, fps))
 
 
 def _preview_frames(frames: np.ndarray, result) -> np.ndarray:
