@@ -136,9 +136,10 @@ def test_a_stale_or_foreign_output_is_not_taken_as_finished(model, clips, tmp_pa
 
 def test_a_read_only_output_folder_fails_before_the_work(model, clips, tmp_path, no_model_load):
     with read_only_folder(tmp_path / "ro") as ro:
-        for out in (ro / "x.wav", ro, ro / "sub" / "x.wav"):
+        for out, named in ((ro / "x.wav", ro / "x.wav"), (ro, ro / "alpha.wav"), (ro / "sub" / "x.wav",) * 2):
             line = one_line_error(run(clips / "alpha.mp4", "-o", out, "--model", model, *FAST))
-            assert str(ro) in line and ("Read-only file system" in line or "Permission denied" in line), line
+            assert line.startswith(f"l2s: error: {named}: cannot write the output")  # the output path first
+            assert "Read-only file system" in line or "Permission denied" in line, line
         folder = one_line_error(run(clips, "-o", ro, "--model", model, *FAST))
         assert str(ro) in folder
         assert not list(ro.iterdir())

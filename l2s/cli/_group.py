@@ -18,8 +18,10 @@ with the traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
+import time
 from typing import Dict, List, Optional
 
 import click
@@ -102,8 +104,10 @@ class L2SGroup(LazyGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         debug = _debug_requested(args)
         name = "l2s"
+        start = time.perf_counter()
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            logging.getLogger("l2s.cli").info("done in %.2f s", time.perf_counter() - start)
         except click.ClickException as exc:
             click.echo(f"{name}: error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)

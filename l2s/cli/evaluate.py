@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -97,7 +99,11 @@ def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out
     options = EvalOptions(metrics=groups, asr=asr, max_lag_s=max_lag,
                           sync_model=Path(sync_model) if sync_model else None, device=device,
                           protocol=proto.name if protocol else None)
+    log = logging.getLogger("l2s.cli.evaluate")
+    log.info("%d utterance pairs; metrics %s; ASR %s on %s", len(pairs), ", ".join(groups), asr, device)
+    start = time.perf_counter()
     report = run_evaluation(pairs, options, lambda it: progress(it, "evaluate", total=len(pairs), unit="utt"))
+    log.info("scored in %.2f s", time.perf_counter() - start)
     for w in report.warnings:
         click.echo(f"l2s: warning: {w}", err=True)
     paths = write_report(report, Path(out), command=command_line(ctx))

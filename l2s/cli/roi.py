@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -51,12 +53,13 @@ def roi(video: str, output: str, sidecar: Optional[str]) -> None:
             for protected in (path, sidecar_file):
                 if protected is not None and video != STDIO and same_file(protected, out):
                     raise InputError(f"{output}: is the input {protected}; l2s never writes over its inputs")
-            check_writable(out.parent)  # before minutes of detection, not after
+            check_writable(out.parent, out)  # before minutes of detection, not after
         preview = out.suffix.lower() == ".mp4"
         # The preview needs the frames again; the array alone lets extract_roi stream long videos.
         source = read_video(path, with_audio=False).frames if preview else path
         total = len(source) if preview else probe_video(path).num_frames
         bar = progress(iter(()), desc="faces", total=total, unit="frame")
+        start = time.perf_counter()
         try:
             with quiet_native_logs():
                 result = extract_roi(source, sidecar=sidecar_file, on_frame=lambda: bar.update(1))
@@ -72,6 +75,9 @@ def roi(video: str, output: str, sidecar: Optional[str]) -> None:
             write_stdout(_npz_bytes(result, FPS))
         else:
             _write_npz(out, result, FPS)
+    logging.getLogger("l2s.cli.roi").info("%s: %d frames in %.2f s (%s)", video, result.num_frames,
+                                          time.perf_counter() - start, "landmark sidecar" if sidecar_file else
+                                          "face detection")
     coverage = face_coverage(result.found)
     gaps = f"; no face in {coverage.describe_gaps()}" if coverage.gaps else ""
     click.echo(f"{'stdout' if to_stdout else output}: {result.num_frames} frames, the tracked face found in "

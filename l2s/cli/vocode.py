@@ -83,7 +83,7 @@ def vocode(source: str, out: str, vocoder_name: Optional[str], device: str) -> N
         check_stdout_pipe()
     else:
         for folder in sorted({dst.parent for _, dst in jobs}):
-            check_writable(folder)
+            check_writable(folder, None if is_set else jobs[0][1])
     dev = str(resolve_device(device))
     name = vocoder_name or default_vocoder()
     start = time.perf_counter()

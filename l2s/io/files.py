@@ -117,19 +117,25 @@ def _existing_ancestor(folder: Path) -> Path:
     return Path(os.curdir)
 
 
-def check_writable(folder: PathLike) -> None:
+def check_writable(folder: PathLike, output: Optional[PathLike] = None) -> None:
     """Fail now, not after the work, if files cannot be created in ``folder``.
 
     A temporary file is created and removed in ``folder``, or, when ``folder`` does not exist yet,
     a temporary directory in its nearest existing parent (so a refused run leaves no empty folder).
 
+    Args:
+        folder: where the outputs go.
+        output: the output file to name in the message (default: the folder).
+
     Raises:
         OutputError: read-only file system, no permission, full disk or quota, a file in the way.
     """
     folder = Path(folder)
+    where = f"{output}: cannot write the output in {folder}" if output is not None else \
+        f"{folder}: cannot write the output"
     base = _existing_ancestor(folder)
     if not base.is_dir():
-        raise OutputError(f"{folder}: cannot write the output: {base} is not a folder")
+        raise OutputError(f"{where}: {base} is not a folder")
     try:
         if base == folder:
             fd, name = tempfile.mkstemp(prefix=".l2s-write-check.", dir=folder)
@@ -138,4 +144,4 @@ def check_writable(folder: PathLike) -> None:
         else:
             os.rmdir(tempfile.mkdtemp(prefix=".l2s-write-check.", dir=base))
     except OSError as exc:
-        raise output_error(folder, exc) from exc
+        raise OutputError(f"{where}: {exc.strerror or exc}") from exc

@@ -264,12 +264,16 @@ def check_output_folders(jobs: Sequence[Job]) -> None:
     """Create and remove a temporary file in every output folder, so an unwritable one fails now.
 
     Raises:
-        OutputError: naming the folder (read-only, no permission, full, or a file in the way).
+        OutputError: naming the output (one job) or the folder (read-only, no permission, full, a file
+            in the way).
     """
     from l2s.io.files import check_writable
 
-    for folder in sorted({j.output.parent for j in jobs}):
-        check_writable(folder)
+    folders: Dict[Path, List[Job]] = {}
+    for job in jobs:
+        folders.setdefault(job.output.parent, []).append(job)
+    for folder, members in sorted(folders.items()):
+        check_writable(folder, members[0].output if len(members) == 1 else None)
 
 
 def dist_rank() -> Tuple[int, int]:
