@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 import warnings
@@ -388,7 +389,9 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
         raise InputError("--text and --text-from-txt exclude each other")
     _check_stdio(inputs, output, fmt, plot, text_from_txt, transcripts)
     ref = existing_file(ref_audio, "reference audio") if ref_audio is not None else None
-    settings = dict(model=model or DEFAULT_MODEL, text=text, ref_audio=file_identity(ref), steps=steps, w_asr=w_asr,
+    # a local model by its resolved path, so `--model ./m` and `--model m` are one request
+    model_key = os.path.realpath(model) if model is not None and os.path.exists(model) else (model or DEFAULT_MODEL)
+    settings = dict(model=model_key, text=text, ref_audio=file_identity(ref), steps=steps, w_asr=w_asr,
                     w_video=w_video, seed=seed, solver=solver, start_step=start_step)
     with input_path(STDIO) if STDIO in inputs else contextlib.nullcontext(None) as stdin_copy:
         jobs, folder_mode = _plan(inputs, output, fmt, stdin_copy, settings, text_from_txt,
