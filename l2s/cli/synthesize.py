@@ -174,6 +174,8 @@ def _voice_one(pipe, job, run: RunOptions, echoed: set) -> None:
     roi_s = time.perf_counter() - start
     coverage = face_coverage(clip.found)
     face_notes = _face_messages(job, coverage, run.strict)
+    for msg in face_notes:  # now, not after minutes of synthesis
+        click.echo(f"l2s: warning: {msg}", err=True)
     chunks = _chunk_bar(Path(job.name).name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", L2SWarning)
@@ -188,8 +190,6 @@ def _voice_one(pipe, job, run: RunOptions, echoed: set) -> None:
         if msg not in echoed:  # the same warning once per run, not once per clip
             echoed.add(msg)
             click.echo(f"l2s: warning: {msg}", err=True)
-    for msg in face_notes:
-        click.echo(f"l2s: warning: {msg}", err=True)
     _log_clip(job, clip, result)
     _write(pipe, job, run, result, messages + face_notes, coverage, reference)
 
