@@ -77,9 +77,9 @@ published LSE numbers). Default: all but sync.""")
 def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out: str, max_lag: float,
              sync_model: Optional[str], protocol: Optional[str], plots: bool, device: str) -> None:
     from l2s.cli._common import progress
+    from l2s.device import resolve_device
     from l2s.evaluation.inputs import load_set, match_sets
     from l2s.evaluation.report import to_markdown, write_report
-    from l2s.device import resolve_device
     from l2s.evaluation.runner import EvalOptions, run_evaluation
 
     groups = _parse_metrics(metrics)
