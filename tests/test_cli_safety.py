@@ -324,6 +324,9 @@ def test_stdout_and_stdin(model, clips, tmp_path):
     data = (clips / "alpha.mp4").read_bytes()
     line = one_line_error(run("-", "-o", tmp_path / "folder", "--model", model, *FAST, input=data))
     assert "needs an output file" in line and not (tmp_path / "folder").exists()
+    for beside in ("--text-from-txt", "--plot-reference"):
+        line = one_line_error(run("-", "-o", tmp_path / "x.wav", beside, "--model", model, *FAST, input=data))
+        assert f"{beside} reads a file beside each video: it cannot be used with stdin" in line
     read = CliRunner().invoke(main, ["transcribe", "-", "--sidecar", str(sidecar_path(clips / "alpha.mp4")),
                                      "--model", model, "--beam", "0", "--device", "cpu", "--json"], input=data)
     assert read.exit_code == 0, read.stderr

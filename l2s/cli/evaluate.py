@@ -83,7 +83,7 @@ def evaluate(ctx: click.Context, ref: str, hyp: str, metrics: str, asr: str, out
     from l2s.evaluation.runner import EvalOptions, run_evaluation
 
     groups = _parse_metrics(metrics)
-    device = str(resolve_device(device))
+    device = ctx.params["device"] = str(resolve_device(device))  # the report's command names the device used
     if protocol:
         from l2s.evaluation.protocol import load_protocol
 

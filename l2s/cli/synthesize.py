@@ -252,12 +252,15 @@ def _run(jobs, pipe, run: RunOptions) -> Tuple[int, List[str]]:
     return done, failures
 
 
-def _check_stdio(inputs: Tuple[str, ...], output: str, fmt: str, plot: bool, text_from_txt: bool,
+def _check_stdio(inputs: Tuple[str, ...], output: str, fmt: str, plot: bool, beside: Dict[str, bool],
                  transcripts: Tuple[str, ...] = ()) -> None:
+    """Refuse what '-' (stdin or stdout) cannot do; ``beside``: the options that read files beside each input,
+    ``transcripts``: the formats written beside the output."""
     if STDIO in inputs and len(inputs) > 1:
         raise InputError("'-' (stdin) must be the only input")
-    if STDIO in inputs and text_from_txt:
-        raise InputError("--text-from-txt reads the <name>.txt beside each video: it cannot be used with stdin")
+    for option, given in beside.items():
+        if STDIO in inputs and given:
+            raise InputError(f"{option} reads a file beside each video: it cannot be used with stdin")
     if STDIO in inputs and output != STDIO and (Path(output).is_dir() or not Path(output).suffix):
         raise InputError(f"-o {output}: a video from stdin needs an output file (.wav, .mp4...) or -o -")
     if output != STDIO:
@@ -387,7 +390,8 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
     subtitles = bool(set(transcripts) & set(TIMED_TRANSCRIPTS))
     if text is not None and text_from_txt:
         raise InputError("--text and --text-from-txt exclude each other")
-    _check_stdio(inputs, output, fmt, plot, text_from_txt, transcripts)
+    _check_stdio(inputs, output, fmt, plot, {"--text-from-txt": text_from_txt, "--plot-reference": plot_reference},
+                 transcripts)
     ref = existing_file(ref_audio, "reference audio") if ref_audio is not None else None
     # a local model by its resolved path, so `--model ./m` and `--model m` are one request
     model_key = os.path.realpath(model) if model is not None and os.path.exists(model) else (model or DEFAULT_MODEL)
