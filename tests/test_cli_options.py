@@ -21,7 +21,7 @@ from l2s.cli import COMMANDS, main
 from l2s.pipeline import build_untrained_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
-DEVICE_COMMANDS = ("synthesize", "transcribe", "evaluate", "bench", "vocode", "demo")
+DEVICE_COMMANDS = ("synthesize", "transcribe", "align", "evaluate", "bench", "vocode", "demo")
 NESTED = (("prepare", "grid"), ("corpus", "synthgrid"), ("lm", "estimate"), ("pipeline", "build"),
           ("convert", "lipvoicer"))
 
@@ -58,6 +58,7 @@ def test_cuda_on_a_cpu_only_torch_is_one_line_everywhere(clip, tmp_path):
     sf.write(str(wav), np.zeros(1600, np.float32), 16000)
     calls = {
         "transcribe": ["transcribe", clip, "--device", "cuda", "--model", model],
+        "align": ["align", clip, "--text", "bin", "--device", "cuda", "--model", model],
         "synthesize": ["synthesize", clip, "-o", tmp_path / "o.wav", "--device", "cuda:1", "--model", model],
         "vocode": ["vocode", wav, "-o", tmp_path / "v.wav", "--device", "cuda"],
         "evaluate": ["evaluate", "--ref", tmp_path, "--hyp", tmp_path, "--device", "cuda", "--out", tmp_path / "e"],

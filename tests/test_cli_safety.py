@@ -165,13 +165,14 @@ def _disk_full_for(monkeypatch, predicate) -> None:
     monkeypatch.setattr(Path, "write_text", write_text)
 
 
-@pytest.mark.parametrize("failing", [".wav", ".json"])
+@pytest.mark.parametrize("failing", [".wav", ".srt", ".json"])
 def test_a_full_disk_is_about_the_output_and_leaves_nothing(model, clips, tmp_path, monkeypatch, failing):
     out = tmp_path / "o" / "voiced.wav"
     _disk_full_for(monkeypatch, lambda name: ".voiced." in name and name.endswith(failing))
-    line = one_line_error(run(clips / "alpha.mp4", "-o", out, "--model", model, "--plot", *FAST))
+    line = one_line_error(run(clips / "alpha.mp4", "-o", out, "--model", model, "--plot", "--output-format", "all",
+                              *FAST))
     assert f"{out.with_suffix(failing)}: cannot write the output: No space left on device" in line
-    assert list(out.parent.iterdir()) == []  # no audio without its sidecar, no plot, no temporary file
+    assert list(out.parent.iterdir()) == []  # no audio without its sidecar, no plot, no transcript, no temporary
 
 
 def test_in_a_folder_batch_an_unwritable_clip_is_reported_and_the_others_done(model, clips, tmp_path, monkeypatch):
@@ -360,3 +361,60 @@ def test_verbose_logs_the_model_the_stages_and_the_timings(model, clips, tmp_pat
         assert f"l2s: model: untrained-micro from {model} on cpu" in r.stderr
         assert f"{FRAMES} frames, face in {FRAMES}; roi " in r.stderr and "total " in r.stderr and "RTF" in r.stderr
         assert f"l2s: wrote {out}, {out.with_suffix('.json')}" in r.stderr
+
+
+# ------------------------------------------------------------------------------------ the text beside the audio
+
+
+def test_transcripts_are_part_of_the_unit_and_of_resume(model, clips, tmp_path):
+    out = tmp_path / "out.wav"
+    first = run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "srt", *FAST)
+    assert first.exit_code == 0, first.stderr
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["files"] == ["out.wav", "out.srt", "out.json"] and "alignment" in record
+    assert "nothing to do" in run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "srt",
+                                  *FAST).stderr
+    # subtitles cut otherwise: made again
+    cut = run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "srt", "--word-timestamps", *FAST)
+    assert cut.exit_code == 0 and "its subtitles were written without --word-timestamps" in cut.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["request"]["word_timestamps"] is True
+    # a transcript not there yet: made again, as one unit; the srt of the old unit goes with it
+    txt = run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "txt", *FAST)
+    assert txt.exit_code == 0 and "it has no txt yet" in txt.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "out.txt", "out.wav"]
+    assert "nothing to do" in run(clips / "alpha.mp4", "-o", out, "--model", model, *FAST).stderr
+    # a subtitle file beside l2s's output that its sidecar does not list is someone else's
+    mine = out.with_suffix(".vtt")
+    mine.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nmy own words\n")
+    line = one_line_error(run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "vtt", *FAST))
+    assert f"{mine} exists and was not written by l2s" in line and "--overwrite" in line
+    assert "my own words" in mine.read_text()
+    replaced = run(clips / "alpha.mp4", "-o", out, "--model", model, "--output-format", "vtt", "--overwrite", *FAST)
+    assert replaced.exit_code == 0 and "my own words" not in mine.read_text()
+
+
+def test_a_transcript_over_an_input_or_a_foreign_file_is_refused(model, clips, tmp_path, no_model_load):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("alpha.mp4", "alpha.landmarks.npz"):
+        (src / name).write_bytes((clips / name).read_bytes())
+    (src / "alpha.txt").write_text("bin blue at f two now\n")
+    before = digest(src / "alpha.txt")
+    # --text-from-txt reads alpha.txt: writing the text beside alpha.wav would replace it
+    line = one_line_error(run(src / "alpha.mp4", "-o", src / "alpha.wav", "--text-from-txt", "--output-format", "txt",
+                              "--overwrite", "--model", model, *FAST))
+    assert f"{src / 'alpha.txt'}: is one of the inputs" in line
+    assert digest(src / "alpha.txt") == before
+    # without --text-from-txt it is a file l2s did not write
+    line = one_line_error(run(src / "alpha.mp4", "-o", src / "alpha.wav", "--output-format", "all", "--model", model,
+                              *FAST))
+    assert f"{src / 'alpha.txt'} exists and was not written by l2s" in line
+    assert digest(src / "alpha.txt") == before and not (src / "alpha.wav").exists()
+    # --plot-reference reads alpha.wav: the output cannot be it
+    sf.write(str(src / "alpha.wav"), np.zeros(800, np.float32), SAMPLE_RATE)
+    recording = digest(src / "alpha.wav")
+    line = one_line_error(run(src / "alpha.mp4", "-o", src / "alpha.wav", "--plot-reference", "--overwrite",
+                              "--model", model, *FAST))
+    assert f"{src / 'alpha.wav'}: is one of the inputs" in line and digest(src / "alpha.wav") == recording
+    line = one_line_error(run(src / "alpha.mp4", "-o", "-", "--output-format", "srt", "--model", model, *FAST))
+    assert "--output-format writes the text beside the output" in line

@@ -8,7 +8,8 @@
 * ``tsv``: ``start<TAB>end<TAB>text`` in integer milliseconds, one row per segment (per word with
   word timestamps).
 
-Every file is written atomically (:mod:`l2s.io.atomic`).
+A video's files are written as one unit (:func:`l2s.io.atomic.atomic_paths`): all of them, or, on a
+full disk or Ctrl-C, none.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from l2s.align.timeline import Alignment
 from l2s.errors import InputError
-from l2s.io.atomic import atomic_write_text
+from l2s.io.atomic import atomic_paths
+from l2s.io.files import output_errors
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 ALL = "all"
@@ -116,13 +118,19 @@ def output_paths(out_dir: Path, stem: str, formats: Sequence[str]) -> List[Path]
 
 def write_outputs(out_dir: Path, stem: str, formats: Sequence[str], alignment: Optional[Alignment],
                   text: str = "", word_timestamps: bool = False) -> List[Path]:
-    """Write ``<out_dir>/<stem>.<fmt>`` for each format, atomically; returns the paths."""
+    """Write ``<out_dir>/<stem>.<fmt>`` for each format, as one unit; returns the paths.
+
+    Raises:
+        InputError: ``out_dir`` is a file.
+        OutputError: a file cannot be written (read-only or full disk), naming it; none is left then.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: not a directory (--output-dir)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt, path in zip(formats, output_paths(out_dir, stem, formats)):
-        atomic_write_text(path, render(fmt, alignment, text, word_timestamps))
-        paths.append(path)
+    texts = [render(fmt, alignment, text, word_timestamps) for fmt in formats]  # any refusal before a file
+    paths = output_paths(out_dir, stem, formats)
+    with atomic_paths(paths) as temps:
+        for body, tmp, path in zip(texts, temps, paths):
+            with output_errors(path):
+                tmp.write_text(body, encoding="utf-8")
     return paths

@@ -4,7 +4,7 @@ import click
 
 from l2s.cli._common import existing_file
 from l2s.cli._options import device_option
-from l2s.cli._timeline import emit, resolve_formats, timeline_options
+from l2s.cli._timeline import check_outputs, emit, resolve_formats, timeline_options
 from l2s.errors import InputError
 from l2s.hub import DEFAULT_PIPELINE
 
@@ -40,6 +40,7 @@ def align(video: str, text: str, model: str, sidecar: str, device: str, output_f
     with input_path(video) as given:
         path = existing_file(str(given), "video")
         landmarks = existing_file(sidecar, "landmark") if sidecar else None
+        check_outputs(output_dir, [path.stem], formats, [path, landmarks])
         aligner = Aligner.from_pretrained(model, aligner_dir, device=dev, language=language)
         with quiet_native_logs():
             roi = extract_roi(path, sidecar=landmarks).roi

@@ -9,7 +9,7 @@ import click
 
 from l2s.cli._common import existing_file, progress, vsr_model_dir
 from l2s.cli._options import device_option
-from l2s.cli._timeline import emit, resolve_formats, timeline_options, unique_stems
+from l2s.cli._timeline import check_outputs, emit, resolve_formats, timeline_options, unique_stems
 from l2s.errors import InputError
 from l2s.hub import DEFAULT_PIPELINE
 
@@ -40,7 +40,8 @@ def transcribe(videos, model: str, sidecar: str, beam: int, lm_path: str, lm_wei
     """Print the text spoken in each VIDEO, read from the lips (VIDEO '-': one video from stdin).
 
     With --output-format json/srt/vtt/tsv the text is placed on the video's timeline (words, their
-    phonemes and confidences); with --output-dir each VIDEO gets DIR/<name>.<format> files.
+    phonemes and confidences); with --output-dir each VIDEO gets DIR/<name>.<format> files, written
+    together (never over an input; the folder is checked before the model loads).
     """
     import torch
 
@@ -70,6 +71,7 @@ def transcribe(videos, model: str, sidecar: str, beam: int, lm_path: str, lm_wei
             unique_stems(paths)
         landmarks = existing_file(sidecar, "landmark") if sidecar else None
         lm_file = existing_file(lm_path, "language model") if lm_path is not None else None
+        check_outputs(output_dir, [p.stem for p in paths], formats, [*paths, landmarks, lm_file])
         model_dir = vsr_model_dir(model)
         start = time.perf_counter()
         vsr = load_vsr(model_dir, device=dev)
