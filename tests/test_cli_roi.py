@@ -103,6 +103,20 @@ def test_npz_on_real_clip_frame_count(tmp_path, pyfeat_data):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roi.npz"]
 
 
+def test_per_frame_detector_gives_about_the_same_crops(tmp_path, pyfeat_data):
+    video = pyfeat_data / "single_face.mp4"
+    crops = {}
+    for mode in ("track", "per-frame"):
+        result = _run(str(video), "-o", str(tmp_path / f"{mode}.npz"), "--detector", mode)
+        assert result.exit_code == 0, result.stderr
+        with np.load(tmp_path / f"{mode}.npz") as data:
+            assert data["found"].all()
+            crops[mode] = data["roi"].astype(np.float64)
+    assert crops["track"].shape == crops["per-frame"].shape
+    # the same mouth, cut from two detectors' landmarks: a few grey levels apart on average
+    assert np.abs(crops["track"] - crops["per-frame"]).mean() < 6
+
+
 def test_mp4_preview(tmp_path, pyfeat_data):
     out = tmp_path / "preview.mp4"
     result = _run(str(pyfeat_data / "single_face.mp4"), "-o", str(out))

@@ -10,8 +10,8 @@ import pytest
 
 from l2s.config import FPS, SAMPLE_RATE
 from l2s.errors import InputError
-from l2s.io.video import (_collect, _frame_rotation, apply_rotation, iter_video_frames, mux_audio, probe_video,
-                          read_video, write_video)
+from l2s.io.video import (_collect, _frame_rotation, apply_rotation, decode_ahead, iter_video_frames, mux_audio,
+                          probe_video, read_video, write_video)
 from tests._io_media import frame_index, make_audio_only, make_clip, make_corrupt_copy, video_packets
 
 VFR_PTS_MS = [0, 30, 90, 100, 180, 260, 300, 420, 430, 440, 600, 610]
@@ -161,6 +161,30 @@ def test_bad_inputs_raise_one_line_input_error(bad_inputs, kind):
             reader(path)
         message = str(err.value)
         assert "\n" not in message and str(path) in message
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_decode_ahead_raises_the_decoders_error_in_the_caller(bad_inputs, kind):
+    with pytest.raises(InputError) as err:
+        list(decode_ahead(bad_inputs[kind]))
+    assert str(bad_inputs[kind]) in str(err.value)
+
+
+def test_decode_ahead_gives_the_same_frames_and_stops_when_closed(media):
+    import threading
+
+    expected = np.stack(list(iter_video_frames(media.c30)))
+    for depth in (0, 1, 4):
+        timings = {}
+        got = np.stack(list(decode_ahead(media.c30, depth=depth, timings=timings)))
+        assert np.array_equal(got, expected)
+        assert timings["decode"] > 0 and 0 <= timings["decode_wait"]
+    before = threading.active_count()
+    frames = decode_ahead(media.c30, depth=2)
+    first = next(frames)
+    assert np.array_equal(first, expected[0])
+    frames.close()  # the consumer gives up early: the decoder thread must end, not block on a full queue
+    assert threading.active_count() == before
 
 
 def test_truncated_with_index_at_front(tmp_path):

@@ -24,7 +24,10 @@ PANEL = 288  # preview panel side: the 96 px ROI at 3x
                    "OUT.mp4: a preview video (face with landmarks | mouth crop); '-': the .npz to stdout.")
 @click.option("--sidecar", type=click.Path(path_type=str), default=None,
               help="Landmarks from a .landmarks.npz file (as the synthetic corpus writes) instead of detection.")
-def roi(video: str, output: str, sidecar: Optional[str]) -> None:
+@click.option("--detector", "mode", type=click.Choice(["track", "per-frame"]), default="track", show_default=True,
+              help="track: find the face, then follow it with its landmarks; per-frame: the earlier, ~1.7x slower "
+                   "detector that runs face detection inside every frame's mesh.")
+def roi(video: str, output: str, sidecar: Optional[str], mode: str) -> None:
     """Track the main face of VIDEO and cut its mouth crop in every frame (25 fps, 96x96 grayscale).
 
     Reports the frames where the tracked face was seen (`l2s info` also counts frames with other
@@ -36,6 +39,7 @@ def roi(video: str, output: str, sidecar: Optional[str]) -> None:
     from l2s.io.files import check_writable, same_file
     from l2s.io.video import probe_video, read_video, write_video
     from l2s.pipeline.coverage import face_coverage
+    from l2s.vision.face import DetectorOptions
     from l2s.vision.roi import extract_roi
 
     out = Path(output)
@@ -62,7 +66,8 @@ def roi(video: str, output: str, sidecar: Optional[str]) -> None:
         start = time.perf_counter()
         try:
             with quiet_native_logs():
-                result = extract_roi(source, sidecar=sidecar_file, on_frame=lambda: bar.update(1))
+                result = extract_roi(source, sidecar=sidecar_file, detector=DetectorOptions(mode=mode),
+                                     on_frame=lambda: bar.update(1))
         except NoFaceError as exc:
             raise NoFaceError(f"{video}: {exc}") from exc
         finally:

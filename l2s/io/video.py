@@ -35,6 +35,7 @@ API CONTRACT (signatures are fixed, other modules code against them):
         # raises l2s.errors.InputError with a one-line reason for: missing file, directory, empty,
         # truncated/corrupt, not a media file, audio-only (no video stream)
     def iter_video_frames(path) -> Iterator[np.ndarray]  # streaming, 25 fps, bounded memory
+    def decode_ahead(path, depth=DECODE_AHEAD) -> Iterator[np.ndarray]  # the same, decoded in a background thread
     def write_video(path, frames, fps=25, audio=None, crf=23) -> None   # H.264 yuv420p (+AAC), atomic
     def mux_audio(video_path, wav, out_path) -> None  # copy video stream, encode wav (16 kHz mono) as AAC, atomic
 """
@@ -44,10 +45,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -322,6 +326,96 @@ def iter_video_frames(path: PathLike) -> Iterator[np.ndarray]:
         if not produced:
             raise InputError(f"{path}: no decodable video frames")
         check_decoded_duration(path, float(state.end), declared)
+
+
+#: Frames :func:`decode_ahead` may decode before they are asked for (16 frames of 1080p: 100 MB).
+DECODE_AHEAD = 16
+_POLL_SECONDS = 0.1
+
+
+def decode_ahead(path: PathLike, depth: int = DECODE_AHEAD,
+                 timings: Optional[Dict[str, float]] = None) -> Iterator[np.ndarray]:
+    """:func:`iter_video_frames` decoded in a background thread, up to ``depth`` frames ahead.
+
+    FFmpeg releases the GIL while it decodes and converts, so the frames are ready while the
+    caller works on the previous ones (face landmarks, crops). Errors are raised in the caller,
+    where :func:`iter_video_frames` would raise them; closing the iterator early stops the thread.
+
+    Args:
+        path: the video.
+        depth: frames decoded ahead; 0 decodes in the calling thread (plain :func:`iter_video_frames`).
+        timings: if given, ``"decode"`` (seconds the decoder worked) and ``"decode_wait"`` (seconds the
+            caller waited for a frame) are added to it.
+    """
+    if depth <= 0:
+        yield from _timed_frames(iter_video_frames(path), timings)
+        return
+    frames: "queue.Queue[Tuple[str, object]]" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    worked = [0.0]
+
+    def put(item: Tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            source = iter_video_frames(path)
+            try:
+                while True:
+                    start = time.perf_counter()
+                    image = next(source, None)
+                    worked[0] += time.perf_counter() - start
+                    if image is None or not put(("frame", image)):
+                        break
+            finally:
+                source.close()
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, who raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=decode, name="l2s-decode", daemon=True)
+    thread.start()
+    waited = 0.0
+    try:
+        while True:
+            start = time.perf_counter()
+            kind, item = frames.get()
+            waited += time.perf_counter() - start
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()
+        if timings is not None:
+            timings["decode"] = timings.get("decode", 0.0) + worked[0]
+            timings["decode_wait"] = timings.get("decode_wait", 0.0) + waited
+
+
+def _timed_frames(frames: Iterator[np.ndarray], timings: Optional[Dict[str, float]]) -> Iterator[np.ndarray]:
+    """Frames from ``frames``, the time spent producing them added to ``timings`` (decode = wait)."""
+    spent = 0.0
+    try:
+        while True:
+            start = time.perf_counter()
+            image = next(frames, None)
+            spent += time.perf_counter() - start
+            if image is None:
+                return
+            yield image
+    finally:
+        frames.close()
+        if timings is not None:
+            for key in ("decode", "decode_wait"):
+                timings[key] = timings.get(key, 0.0) + spent
 
 
 def _read_audio_track(path: Path, start: float, num_samples: Optional[int]) -> Optional[np.ndarray]:

@@ -22,13 +22,15 @@ The recipe is Auto-AVSR's (so its VSR checkpoints see the crops they were traine
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
 from l2s.config import ROI_SIZE
 from l2s.errors import InputError
+from l2s.io.video import DECODE_AHEAD
 from l2s.vision.face import (LAYOUT_IBUG68, LAYOUT_LIPS, LAYOUT_LIPS_EYES, DetectorOptions, FaceTrack, load_sidecar,
                              track_face)
 
@@ -261,20 +263,41 @@ def mouth_roi(frames: Iterable[np.ndarray], track: FaceTrack, options: Optional[
                     mouth_centres=centres.astype(np.float32), found=track.found, track=track)
 
 
+def _kept(frames: Iterable[np.ndarray], store: List[np.ndarray]) -> Iterator[np.ndarray]:
+    """Pass ``frames`` through, keeping each in ``store`` (one pass of the decoder serves detection and crops)."""
+    for frame in frames:
+        store.append(frame)
+        yield frame
+
+
+def _timed(seconds: Dict[str, float], key: str, waited_before: float, start: float) -> None:
+    """Add to ``seconds[key]`` the wall time since ``start`` less the time spent waiting for frames meanwhile."""
+    waited = seconds.get("decode_wait", 0.0) - waited_before
+    seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start - waited
+
+
 def extract_roi(video: Union[PathLike, np.ndarray], sidecar: Optional[PathLike] = None,
                 options: Optional[RoiOptions] = None, detector: Optional[DetectorOptions] = None,
-                on_frame: Optional[Callable[[], None]] = None) -> MouthROI:
+                on_frame: Optional[Callable[[], None]] = None, decode_ahead: int = DECODE_AHEAD,
+                timings: Optional[Dict[str, float]] = None) -> MouthROI:
     """Face tracking and mouth crops of a video in one call.
 
-    A file is decoded once into memory when its frames fit in :data:`IN_MEMORY_BYTES`, else
-    streamed twice (detection, then cropping), so long videos need little memory.
+    A file is decoded in a background thread (``decode_ahead`` frames ahead) while the landmarks of
+    the frames already decoded are computed. Its frames are kept for the crops when they fit in
+    :data:`IN_MEMORY_BYTES`; a longer video is decoded a second time for the crops, so it needs
+    little memory. With a sidecar the video is read once, straight into the crops.
 
     Args:
         video: a video file, or frames ``(T, H, W, 3)`` uint8 RGB at the contract frame rate.
         sidecar: a ``.landmarks.npz`` file to use instead of face detection.
         options: crop settings.
-        detector: face-detection settings (ignored with a sidecar).
+        detector: face-detection settings (ignored with a sidecar); ``DetectorOptions(mode="per-frame")``
+            is the earlier, slower detector.
         on_frame: called after each frame's face detection (progress bars).
+        decode_ahead: frames the decoder thread may run ahead; 0 decodes in the calling thread.
+        timings: if given, seconds are added to it under ``decode`` (the decoder's work), ``decode_wait``
+            (waiting for frames), ``landmarks`` (face detection and tracking) and ``crop`` (the mouth crops),
+            the last two without the waits.
 
     Returns:
         The mouth crops; ``roi`` is ``(T, size, size)`` uint8.
@@ -283,18 +306,33 @@ def extract_roi(video: Union[PathLike, np.ndarray], sidecar: Optional[PathLike] 
         InputError: the video cannot be read or does not match the sidecar.
         NoFaceError: no face in any frame.
     """
+    seconds: Dict[str, float] = {} if timings is None else timings
     if isinstance(video, np.ndarray):
-        frames = video
-        if frames.ndim != 4 or frames.shape[0] == 0:
-            raise InputError(f"expected frames (T, H, W, 3) with T > 0, got shape {frames.shape}")
-    else:
-        from l2s.io.video import iter_video_frames, probe_video, read_video
+        if video.ndim != 4 or video.shape[0] == 0:
+            raise InputError(f"expected frames (T, H, W, 3) with T > 0, got shape {video.shape}")
+        start = time.perf_counter()
+        track = load_sidecar(sidecar) if sidecar is not None else track_face(video, detector, on_frame)
+        _timed(seconds, "landmarks", 0.0, start)
+        start = time.perf_counter()
+        result = mouth_roi(video, track, options)
+        _timed(seconds, "crop", 0.0, start)
+        return result
+    from l2s.io.video import decode_ahead as decoded, probe_video
 
-        info = probe_video(video)
-        if info.num_frames * info.width * info.height * 3 > IN_MEMORY_BYTES:
-            track = load_sidecar(sidecar) if sidecar is not None else track_face(iter_video_frames(video),
-                                                                                 detector, on_frame)
-            return mouth_roi(iter_video_frames(video), track, options)
-        frames = read_video(video, with_audio=False).frames
-    track = load_sidecar(sidecar) if sidecar is not None else track_face(frames, detector, on_frame)
-    return mouth_roi(frames, track, options)
+    if sidecar is not None:
+        track = load_sidecar(sidecar)
+        waited, start = seconds.get("decode_wait", 0.0), time.perf_counter()
+        result = mouth_roi(decoded(video, decode_ahead, seconds), track, options)
+        _timed(seconds, "crop", waited, start)
+        return result
+    info = probe_video(video)
+    keep = info.num_frames * info.width * info.height * 3 <= IN_MEMORY_BYTES
+    store: List[np.ndarray] = []
+    frames = decoded(video, decode_ahead, seconds)
+    waited, start = seconds.get("decode_wait", 0.0), time.perf_counter()
+    track = track_face(_kept(frames, store) if keep else frames, detector, on_frame)
+    _timed(seconds, "landmarks", waited, start)
+    waited, start = seconds.get("decode_wait", 0.0), time.perf_counter()
+    result = mouth_roi(store if keep else decoded(video, decode_ahead, seconds), track, options)
+    _timed(seconds, "crop", waited, start)
+    return result
