@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from l2s.config import CONTRACT, SignalContract
+from l2s.defaults import DEFAULT_PIPELINE  # noqa: F401  (re-exported: the default of every --model)
 from l2s.errors import ContractError, ModelError
 from l2s.io.atomic import atomic_dir
 
@@ -141,10 +142,6 @@ def load_module(name_or_path: Union[str, Path], kind: str, build: Callable[[Dict
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"{loaded.path}: not a loadable {kind} checkpoint ({reason})") from None
     return model.to(device).eval()
-
-
-#: the pipeline bundled inside the package: the default of every command that takes --model
-DEFAULT_PIPELINE = "synthgrid-small"
 
 
 def bundled_dir(name: str) -> Optional[Path]:

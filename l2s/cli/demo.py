@@ -10,7 +10,7 @@ import click
 from l2s.cli._options import device_option
 from l2s.cli.synthesize import DEFAULT_MODEL
 from l2s.errors import ModelError
-from l2s.pipeline.demo import DEFAULT_ASR, DEMO_STEPS, NO_ASR
+from l2s.defaults import DEFAULT_ASR, NO_ASR
 
 
 @click.command()
@@ -37,7 +37,7 @@ def demo(out: str, model: Optional[str], seed: int, steps: Optional[int], solver
     from l2s.cli.synthesize import load_pipeline
     from l2s.extras import require_extra
     from l2s.hub import bundled_dir
-    from l2s.pipeline.demo import DemoOptions, run_demo
+    from l2s.pipeline.demo import DEMO_STEPS, DemoOptions, run_demo
 
     require_extra("demo", "l2s demo")  # the corpus renders the clip, the eval metrics score it
     if model is None and bundled_dir(DEFAULT_MODEL) is None:  # before any progress line: the error stays alone

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import click
-import numpy as np
 
 from l2s.cli._common import existing_file, progress
 from l2s.config import FPS
 from l2s.errors import NoFaceError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 VISION_UNAVAILABLE = "vision module unavailable"
 

@@ -8,7 +8,7 @@ import click
 
 from l2s.cli._common import existing_file, vsr_model_dir
 from l2s.errors import InputError
-from l2s.hub import DEFAULT_PIPELINE
+from l2s.defaults import DEFAULT_PIPELINE
 
 _MANIFEST_SUFFIXES = (".jsonl", ".csv")
 

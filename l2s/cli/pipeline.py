@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 
 import click
 
-from l2s.diffusion.sampler import SOLVERS, SamplerConfig
+from l2s.diffusion.options import SOLVERS, SamplerConfig
 
 _DEFAULT = SamplerConfig()
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
-import numpy as np
 
 from l2s.cli._common import existing_file, progress
 from l2s.errors import InputError, NoFaceError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 OUTPUT_SUFFIXES = (".npz", ".mp4")
 PANEL = 288  # preview panel side: the 96 px ROI at 3x
@@ -92,6 +94,8 @@ def roi(video: str, output: str, sidecar: Optional[str], mode: str) -> None:
 def _npz_bytes(result, fps: int) -> bytes:
     import io
 
+    import numpy as np
+
     buffer = io.BytesIO()
     np.savez_compressed(buffer, roi=result.roi, fps=np.int64(fps), found=result.found, transforms=result.transforms)
     return buffer.getvalue()
@@ -106,6 +110,7 @@ def _write_npz(out: Path, result, fps: int) -> None:
 def _preview_frames(frames: np.ndarray, result) -> np.ndarray:
     """``(T, PANEL, 2 * PANEL, 3)`` uint8: the face with its landmarks and crop outline, beside the crop."""
     import cv2
+    import numpy as np
 
     size = result.roi.shape[1]
     corners = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64)

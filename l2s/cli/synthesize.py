@@ -23,8 +23,8 @@ import click
 
 from l2s.cli._common import STDIO, progress
 from l2s.cli._options import device_option
+from l2s.defaults import DEFAULT_PIPELINE
 from l2s.errors import InputError, Interrupted, L2SError, ModelError, NoFaceError, OutputError
-from l2s.hub import DEFAULT_PIPELINE
 
 DEFAULT_MODEL = DEFAULT_PIPELINE
 #: ``--format`` choices: l2s.pipeline.outputs.OUTPUT_SUFFIXES without the dot (not imported here: it loads numpy).

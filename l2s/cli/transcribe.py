@@ -10,8 +10,8 @@ import click
 from l2s.cli._common import existing_file, progress, vsr_model_dir
 from l2s.cli._options import device_option
 from l2s.cli._timeline import check_outputs, emit, resolve_formats, timeline_options, unique_stems
+from l2s.defaults import DEFAULT_PIPELINE
 from l2s.errors import InputError
-from l2s.hub import DEFAULT_PIPELINE
 
 DEFAULT_MODEL = DEFAULT_PIPELINE
 log = logging.getLogger("l2s.cli.transcribe")

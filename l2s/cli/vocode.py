@@ -11,7 +11,7 @@ import click
 
 from l2s.cli._options import device_option
 from l2s.errors import InputError
-from l2s.vocoder.registry import DEFAULT_PIPELINE, FALLBACK_VOCODER
+from l2s.defaults import DEFAULT_PIPELINE, FALLBACK_VOCODER
 
 _HELP_VOCODER = (
     "A registered name (griffinlim), an l2s vocoder directory, a pipeline (name or directory: its vocoder), "

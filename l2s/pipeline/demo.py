@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from l2s.defaults import DEFAULT_ASR, NO_ASR
 from l2s.errors import DependencyError, L2SError
 from l2s.io.atomic import atomic_dir, atomic_write_text
 
@@ -35,8 +36,6 @@ VOICED_WAV = "voiced.wav"
 GROUND_TRUTH_WAV = "ground_truth.wav"
 REPORT_JSON = "report.json"
 REPORT_TXT = "report.txt"
-DEFAULT_ASR = "whisper:tiny.en"
-NO_ASR = "none"
 #: The steps :func:`run_demo` reports through ``on_step``, in order.
 DEMO_STEPS = ("loading the model", "generating a SynthGRID clip of a held-out speaker", "voicing the silent video",
               "scoring", "writing the report")

@@ -23,11 +23,9 @@ import torch
 import yaml
 
 from l2s.errors import ContractError, ModelError
-from l2s.hub import DEFAULT_PIPELINE  # the default vocoder is this bundled pipeline's
+from l2s.defaults import DEFAULT_PIPELINE, FALLBACK_VOCODER  # the default vocoder is this bundled pipeline's
 from l2s.vocoder.base import Vocoder, check_contract_vocoder
 
-#: the vocoder used when none is named and no default pipeline is bundled (training-free)
-FALLBACK_VOCODER = "griffinlim"
 VOCODER_KIND = "vocoder"
 
 _REGISTRY: Dict[str, str] = {
