@@ -56,3 +56,16 @@ def test_argument_errors_import_no_torch(tmp_path):
     out = _probe(calls)
     assert out["codes"] == [2] * len(calls)
     assert out["heavy"] == [], out["heavy"]
+
+
+def test_samplers_load_without_torchs_compiler():
+    """diffusers' schedulers load without torch._dynamo (2 s of start-up); it still loads afterwards."""
+    code = ("import sys\n"
+            "from l2s.diffusion.schedules import linear_schedule, make_scheduler\n"
+            "make_scheduler('dpmsolver++', linear_schedule(400)).set_timesteps(10)\n"
+            "assert 'diffusers' in sys.modules and 'torch._dynamo' not in sys.modules\n"
+            "import torch._dynamo\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

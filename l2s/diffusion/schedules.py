@@ -8,8 +8,11 @@ product so a replayed LipVoicer run matches to float32 rounding.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Tuple
 
 import torch
 
@@ -78,8 +81,7 @@ def make_scheduler(solver: str, schedule: DiffusionSchedule, **overrides: Any):
         schedule: the training schedule; its betas become ``trained_betas``.
         overrides: extra scheduler config fields (``solver_order``, ``timestep_spacing``...).
     """
-    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
-
+    DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler = _scheduler_classes()
     common = dict(num_train_timesteps=schedule.num_steps, trained_betas=schedule.betas.tolist(),
                   prediction_type="epsilon")
     if solver == "ddpm":
@@ -91,3 +93,40 @@ def make_scheduler(solver: str, schedule: DiffusionSchedule, **overrides: Any):
         return UniPCMultistepScheduler(**{**common, "solver_order": 2, "predict_x0": True,
                                           "thresholding": False, **overrides})
     raise InputError(f"unknown solver {solver!r}; expected one of {DIFFUSERS_SOLVERS}")
+
+
+class _Refuse(importlib.abc.MetaPathFinder):
+    """Refuses one module name (see :func:`_refused`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname == self.name:
+            raise ModuleNotFoundError(f"{fullname} is not loaded while importing diffusers' schedulers", name=fullname)
+        return None
+
+
+@contextlib.contextmanager
+def _refused(name: str) -> Iterator[None]:
+    """Importing ``name`` fails inside the block (nothing changes if it is already loaded)."""
+    finder = _Refuse(name)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _scheduler_classes() -> Tuple[Any, Any, Any]:
+    """diffusers' DDPM, DPM-Solver++ and UniPC scheduler classes.
+
+    diffusers' utilities import ``torch._dynamo`` only to mark diffusers' own networks
+    ``allow_in_graph``, and use a no-op instead when that import fails; its schedulers never need it.
+    Loading torch's compiler costs about 2 s of CPU, half the start-up of ``l2s synthesize`` on a short
+    clip, so while diffusers loads that one import is refused. ``torch._dynamo`` loads normally
+    afterwards, for anything that compiles.
+    """
+    with _refused("torch._dynamo") if "diffusers" not in sys.modules else contextlib.nullcontext():
+        from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+    return DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
