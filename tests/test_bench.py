@@ -1,4 +1,4 @@
-"""``l2s bench`` on an UNTRAINED micro pipeline: the JSON report's fields and their consistency."""
+"""``l2s bench --from-landmarks`` on an UNTRAINED micro pipeline: the JSON report's fields and their consistency."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from l2s.pipeline.pipeline import STAGES
 
 def test_bench_reports_rtf_per_stage_and_the_sampler_comparison(tmp_path):
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(main, ["bench", "--untrained", "micro", "--clips", "1", "--device", "cpu",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(main, ["bench", "--from-landmarks", "--untrained", "micro", "--clips", "1",
+                                       "--device", "cpu", "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["weights"] == "untrained" and "untrained" in report["note"]
