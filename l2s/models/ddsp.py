@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -166,7 +166,7 @@ def filtered_noise(
     filter_magnitudes: torch.Tensor,
     hop: int = HOP_LENGTH,
     window_size: Optional[int] = None,
-    generator: Optional[torch.Generator] = None,
+    generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
 ) -> torch.Tensor:
     """White noise in ``[-1, 1)`` shaped by a time-varying FIR filter, one filter per frame.
 
@@ -174,7 +174,8 @@ def filtered_noise(
         filter_magnitudes: ``(B, T, F)`` linear gains at ``F`` bands from 0 Hz to Nyquist.
         hop: samples per frame.
         window_size: FIR length (see :func:`noise_filter_ir`).
-        generator: random source (None: torch's global one).
+        generator: random source (None: torch's global one), or one per batch item (each item then gets
+            the noise it would get alone: a batch of chunks reproduces the chunks run one by one).
 
     Returns:
         ``(B, T * hop)`` waveform; frame ``k``'s filter shapes samples ``k * hop`` to ``(k + 1) * hop``.
@@ -182,7 +183,13 @@ def filtered_noise(
     b, t, _ = filter_magnitudes.shape
     ir = noise_filter_ir(filter_magnitudes, window_size)
     size = ir.shape[-1]
-    noise = torch.rand(b, t, hop, generator=generator, dtype=ir.dtype, device=ir.device) * 2.0 - 1.0
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != b:
+            raise ValueError(f"{len(generator)} generators for a batch of {b}")
+        noise = torch.cat([torch.rand(1, t, hop, generator=g, dtype=ir.dtype, device=ir.device) for g in generator])
+    else:
+        noise = torch.rand(b, t, hop, generator=generator, dtype=ir.dtype, device=ir.device)
+    noise = noise * 2.0 - 1.0
     conv_len = hop + size - 1
     n_fft = 1 << (conv_len - 1).bit_length()
     blocks = torch.fft.irfft(torch.fft.rfft(noise, n_fft) * torch.fft.rfft(ir, n_fft), n_fft)[..., :conv_len]
@@ -244,7 +251,7 @@ class HarmonicPlusNoise(nn.Module):
         f0_hz: torch.Tensor,
         voiced: torch.Tensor,
         controls: DDSPControls,
-        generator: Optional[torch.Generator] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
     ) -> SynthOutput:
         """Synthesise.
 
@@ -252,7 +259,7 @@ class HarmonicPlusNoise(nn.Module):
             f0_hz: ``(B, T)`` F0 in Hz (its value on unvoiced frames only steers the fade at boundaries).
             voiced: ``(B, T)`` bool or float in [0, 1].
             controls: amplitudes, harmonic distribution and noise filter.
-            generator: random source of the noise.
+            generator: random source of the noise, or one per batch item (see :func:`filtered_noise`).
 
         Returns:
             :class:`SynthOutput` of ``T * hop`` samples.
@@ -361,7 +368,7 @@ class CoarsePrior(nn.Module):
         speaker: Optional[torch.Tensor] = None,
         f0_override: Optional[torch.Tensor] = None,
         voiced_override: Optional[torch.Tensor] = None,
-        generator: Optional[torch.Generator] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         ref_log_f0: Optional[torch.Tensor] = None,
     ) -> PriorOutput:
         """Predict F0, controls, waveform and prior mel.
@@ -373,7 +380,7 @@ class CoarsePrior(nn.Module):
             f0_override: ``(B, T_m)`` F0 in Hz, 0 where unvoiced, to synthesise with instead of the
                 prediction (teacher forcing with ground truth during training).
             voiced_override: ``(B, T_m)`` voicing to use (default with ``f0_override``: ``f0_override > 0``).
-            generator: random source of the noise.
+            generator: random source of the noise, or one per batch item (see :func:`filtered_noise`).
             ref_log_f0: ``(B,)`` pitch level of a reference recording (mean voiced log-F0): the predicted
                 log-F0 is shifted to it (:func:`l2s.models.f0.match_f0_level`); NaN items are left as they are.
 

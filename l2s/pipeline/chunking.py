@@ -19,7 +19,7 @@ import ctypes.util
 import gc
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -109,6 +109,40 @@ def plan_chunks(num_frames: int, spec: ChunkSpec, motion: Optional[np.ndarray] =
 def _equal_power_fade_in(length: int) -> np.ndarray:
     t = (np.arange(length, dtype=np.float64) + 0.5) / length
     return np.sin(0.5 * np.pi * t).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ChunkOutput:
+    """What the networks made of one chunk, on the host.
+
+    Attributes:
+        chunk: the chunk.
+        text: the text its sampler was steered toward (given, or lip-read; '' if none).
+        confidences: per-token confidences of a lip-read text (empty for a given text).
+        mel: ``(80, 4 * chunk.num_frames)`` float32 generated mel in model space.
+        f0: ``(4 * chunk.num_frames,)`` float32 F0 of the prior in Hz, or None without a prior.
+        wav: ``(chunk.num_frames * 640,)`` float32 waveform.
+        network_evals: denoiser plus guide evaluations the chunk took.
+        timesteps: the sampler's steps.
+        prior_mel: ``(80, 4 * chunk.num_frames)`` float32 mel of the prior in model space, or None.
+        words: the lip-read words with when they were seen, in seconds from the chunk's first frame
+            (:class:`l2s.pipeline.words.Span`; empty for a given or beam-searched text).
+        alignment: the chunk's text on its timeline (:class:`l2s.align.timeline.Alignment`), or None.
+        alignment_start: the frame of the whole clip where that timeline's time 0 lies.
+    """
+
+    chunk: Chunk
+    text: str
+    confidences: Tuple[float, ...]
+    mel: np.ndarray
+    f0: Optional[np.ndarray]
+    wav: np.ndarray
+    network_evals: int
+    timesteps: Tuple[int, ...]
+    prior_mel: Optional[np.ndarray] = None
+    words: Tuple[Any, ...] = ()
+    alignment: Optional[Any] = None
+    alignment_start: int = 0
 
 
 class AudioAssembler:

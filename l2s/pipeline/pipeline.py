@@ -32,7 +32,8 @@ from l2s.device import resolve_device
 from l2s.diffusion.sampler import GaussianNoise, SampleResult, SamplerConfig
 from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
 from l2s.errors import InputError
-from l2s.pipeline.chunking import AudioAssembler, Chunk, core_slice, mouth_motion, plan_chunks, release_memory
+from l2s.pipeline.chunking import (AudioAssembler, Chunk, ChunkOutput, core_slice, mouth_motion, plan_chunks,
+                                   release_memory)
 from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_generator, load_guide
 from l2s.pipeline.inputs import (ClipInput, check_roi, reference_log_f0, reference_wav, speaker_embedding,
                                  to_clip_input)
@@ -462,6 +463,8 @@ class Lip2Speech:
                     speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
                     seed: Optional[int],
                     on_chunk: Optional[Callable[[int, int], None]]) -> Dict[str, Any]:
+        from l2s.pipeline.batched import batched_chunk_outputs, chunk_batch_size
+
         per = MEL_FRAMES_PER_VIDEO_FRAME
         audio = AudioAssembler(clip.num_frames)
         mel = np.zeros((N_MELS, clip.num_frames * per), dtype=np.float32)
@@ -473,35 +476,26 @@ class Lip2Speech:
         evals = 0
         timesteps: Tuple[int, ...] = ()
         timelines: List[Tuple[Any, float, float, float]] = []
-        for index, (chunk, given) in enumerate(zip(chunks, texts)):
-            chunk_seed = None if seed is None else seed + index
-            roi = clip.roi[chunk.start:chunk.end]
-            need_features = self.generator.needs_features or self.prior_model is not None
-            lips = None
-            if self.vsr is not None and (need_features or given is None):
-                lips = self.read_lips(roi, decode=given is None)
-            features = None if lips is None else lips.features
-            prior = self.prior(features, speaker, chunk_seed, ref_level) if features is not None else None
-            chunk_text = given if given is not None else (lips.text if lips is not None else "")
-            timeline = self.align(features, chunk_text) if features is not None else None
-            if timeline is not None:
-                timelines.append((timeline, chunk.start / FPS, chunk.core_start / FPS, chunk.core_end / FPS))
-            sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
-                                     clip.face, speaker, config, chunk_seed)
-            wav = self.vocode(sample.mel)
-            audio.add(chunk, wav)
+        batch = chunk_batch_size(self, config, len(chunks))
+        outputs = (batched_chunk_outputs(self, clip, chunks, texts, speaker, ref_level, config, seed, batch)
+                   if batch > 1 else self._chunk_outputs(clip, chunks, texts, speaker, ref_level, config, seed))
+        for index, out in enumerate(outputs):
+            chunk = out.chunk
+            if out.alignment is not None:
+                timelines.append((out.alignment, out.alignment_start / FPS, chunk.core_start / FPS,
+                                  chunk.core_end / FPS))
+            audio.add(chunk, out.wav)
             own, whole = core_slice(chunk, per)
-            mel[:, whole] = sample.mel[0, :, own].float().cpu().numpy()
-            if f0 is not None and prior is not None:
-                f0[whole] = prior.f0[0, own].float().cpu().numpy()
-                prior_mel[:, whole] = prior.mel_norm[0, :, own].float().cpu().numpy()
-            out_texts.append(chunk_text)
-            if given is None and lips is not None:
-                confidences.extend(lips.confidences)
-                words.extend(_core_words(lips.words, chunk))
-            evals += sample.network_evals
-            timesteps = sample.timesteps
-            del sample, prior, features, lips  # free the chunk's tensors before the next one
+            mel[:, whole] = out.mel[:, own]
+            if f0 is not None and out.f0 is not None:
+                f0[whole] = out.f0[own]
+                prior_mel[:, whole] = out.prior_mel[:, own]
+            out_texts.append(out.text)
+            confidences.extend(out.confidences)
+            words.extend(_core_words(out.words, chunk))
+            evals += out.network_evals
+            timesteps = out.timesteps
+            del out
             if len(chunks) > 1:
                 release_memory()
             if on_chunk is not None:
@@ -519,6 +513,33 @@ class Lip2Speech:
         return {"wav": wav, "mel": mel, "f0": f0, "texts": out_texts, "confidences": tuple(confidences),
                 "evals": evals, "timesteps": timesteps, "prior_mel": prior_mel, "words": tuple(words),
                 "alignment": alignment}
+
+    def _chunk_outputs(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
+                       speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
+                       seed: Optional[int]) -> Iterator[ChunkOutput]:
+        """The chunks one by one (each chunk's tensors are freed before the next one starts)."""
+        for index, (chunk, given) in enumerate(zip(chunks, texts)):
+            chunk_seed = None if seed is None else seed + index
+            roi = clip.roi[chunk.start:chunk.end]
+            need_features = self.generator.needs_features or self.prior_model is not None
+            lips = None
+            if self.vsr is not None and (need_features or given is None):
+                lips = self.read_lips(roi, decode=given is None)
+            features = None if lips is None else lips.features
+            prior = self.prior(features, speaker, chunk_seed, ref_level) if features is not None else None
+            chunk_text = given if given is not None else (lips.text if lips is not None else "")
+            timeline = self.align(features, chunk_text) if features is not None else None
+            sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
+                                     clip.face, speaker, config, chunk_seed)
+            wav = self.vocode(sample.mel)
+            read = given is None and lips is not None
+            yield ChunkOutput(chunk=chunk, text=chunk_text, confidences=lips.confidences if read else (),
+                              mel=sample.mel[0].float().cpu().numpy(),
+                              f0=None if prior is None else prior.f0[0].float().cpu().numpy(), wav=wav,
+                              network_evals=sample.network_evals, timesteps=sample.timesteps,
+                              prior_mel=None if prior is None else prior.mel_norm[0].float().cpu().numpy(),
+                              words=lips.words if read else (), alignment=timeline, alignment_start=chunk.start)
+            del sample, prior, features, lips  # free the chunk's tensors before the next one
 
 
 def _core_words(words: Tuple[Span, ...], chunk: Chunk) -> List[Span]:
