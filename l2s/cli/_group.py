@@ -17,6 +17,8 @@ with the traceback.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import os
@@ -32,6 +34,11 @@ EXIT_INPUT = EXIT_ERROR
 EXIT_INTERNAL = 1
 STDIO = "-"
 _AUGMENTED = "_l2s_augmented"
+
+# When a command's process ends, leave torch's and MediaPipe's object graphs out of the interpreter's last
+# cyclic collection: it costs ~0.6 s of CPU at every exit and collects nothing of ours (outputs are closed
+# and renamed before). Registered first, so it runs after every other exit handler.
+atexit.register(gc.freeze)
 
 
 def _debug_requested(args: Optional[List[str]]) -> bool:
