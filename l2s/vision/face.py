@@ -10,10 +10,10 @@ Two sources give a :class:`FaceTrack`:
 
   - ``"track"`` (default, :class:`~l2s.vision.tracker.FaceLandmarkTracker`): the full-range face
     detector finds a face, then the landmark model follows it on a region set by its previous
-    landmarks (MediaPipe's video mode); about 3 ms per face per frame on one core;
+    landmarks (MediaPipe's video mode); about 4 ms per face per frame on one core;
   - ``"per-frame"`` (:class:`FaceMeshDetector`, the earlier path, kept for comparison): face mesh
     in static-image mode on a crop around each face in every frame, which runs a detector before
-    the landmarks each time; about 10 ms per face per frame.
+    the landmarks each time; about 7-10 ms per face per frame.
 
 * :func:`load_sidecar` reads the landmark file the synthetic corpus writes next to each
   clip (``<utt>.landmarks.npz`` beside ``<utt>.mp4``), skipping detection
@@ -151,7 +151,7 @@ class FaceMeshDetector:
     The regions of the faces found in one frame are reused in the next, so the full-range detector
     only runs every ``scan_every`` frames, or on every frame while fewer faces are followed than at
     the last periodic scan. :class:`~l2s.vision.tracker.FaceLandmarkTracker` does the same without
-    the detector inside the mesh, about three times faster.
+    the detector inside the mesh, 1.6-1.7 times faster (README, "Speed").
 
     Calling it on a frame ``(H, W, 3)`` uint8 RGB returns a list of ``(68, 2)`` float32 iBUG
     landmark arrays in pixels, one per face found, largest first.

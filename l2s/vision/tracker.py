@@ -6,7 +6,7 @@ and several: a face found by the detector is read by the 468-point landmark mode
 region around it (:class:`Region`: 1.5 times the face, turned upright by the eye line); in the
 next frame the region comes from the landmarks just found, so the detector is not needed again
 until the face is lost, or for the periodic scan for new faces (every ``scan_every`` frames).
-A frame costs one landmark-model run per followed face (about 3 ms on one core), where the
+A frame costs one landmark-model run per followed face (about 4 ms on one core), where the
 per-frame path (:class:`l2s.vision.face.FaceMeshDetector`) also runs a detector on every frame
 and every face.
 
