@@ -5,8 +5,8 @@ import click
 from l2s.cli._common import existing_file
 from l2s.cli._options import device_option
 from l2s.cli._timeline import check_outputs, emit, resolve_formats, timeline_options
+from l2s.defaults import DEFAULT_PIPELINE
 from l2s.errors import InputError
-from l2s.hub import DEFAULT_PIPELINE
 
 
 @click.command()
