@@ -1,4 +1,4 @@
-"""Speed benchmark of a pipeline: real-time factor per stage, and our sampler against LipVoicer's schedule.
+"""Speed benchmark of a pipeline: real-time factor per stage, and the generator's sampler against LipVoicer's.
 
 The real-time factor (RTF) of a stage is its wall-clock time divided by the duration of the audio
 it produces; ``rtf_total`` is the whole :class:`~l2s.pipeline.Lip2Speech` call (ROI extraction from
@@ -6,10 +6,10 @@ the video file included). Clips are generated SynthGRID clips (video + landmark 
 corpus generator works here, else random-frame videos with a synthetic landmark sidecar: the speed
 of every stage depends on sizes, not on content.
 
-The sampler comparison runs, on the same networks and the first clip: the pipeline's sampler
-(guided and unguided), and LipVoicer's schedule (ancestral DDPM over all 400 steps of the schedule,
-classifier-free guidance at every step, ASR guidance from step 270), counting network evaluations
-and time.
+The generator comparison runs, on the same networks and the first clip: the pipeline's generator
+settings (guided and unguided) and, for a diffusion generator, LipVoicer's sampler (ancestral DDPM over
+every step of the schedule, classifier-free guidance at every step, the guide from step 270), counting
+network evaluations and time.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ import numpy as np
 import torch
 
 from l2s.config import FPS
-from l2s.models.lipvoicer.bundle import LIPVOICER_SAMPLER
+from l2s.diffusion.guidance import Guidance
+from l2s.diffusion.sampler import DiffusionSettings
+from l2s.models.generator.lipvoicer import LIPVOICER_GUIDANCE, LIPVOICER_SETTINGS
 from l2s.pipeline.pipeline import STAGES, Lip2Speech
+from l2s.structs import to_dict
 
 CLIP_SECONDS = 3.0
 
@@ -75,20 +78,21 @@ def make_bench_clips(folder: Path, count: int, seconds: float = CLIP_SECONDS) ->
         return [write_synthetic_clip(folder / f"clip{i}.mp4", frames, seed=i) for i in range(count)], "synthetic"
 
 
-def _sampler_run(pipe: Lip2Speech, roi: np.ndarray, features, prior_mel, text: str, face, config) -> Dict[str, Any]:
+def _sampler_run(pipe: Lip2Speech, roi: np.ndarray, features, prior_mel, text: str, face, settings,
+                 guidance: Guidance) -> Dict[str, Any]:
     start = time.perf_counter()
-    sample = pipe.sample_mel(roi, features, prior_mel, text, face, None, config, seed=0)
+    sample = pipe.sample_mel(roi, features, prior_mel, text, face, None, settings, guidance, seed=0)
     seconds = time.perf_counter() - start
-    return {"solver": config.solver, "steps": len(sample.timesteps), "w_video": config.w_video,
-            "w_asr": config.w_asr, "start_step": config.start_step, "melgen_evals": sample.melgen_evals,
-            "asr_evals": sample.asr_evals, "network_evals": sample.network_evals, "seconds": round(seconds, 4)}
+    return {**to_dict(settings), "steps": len(sample.timesteps), "w_video": guidance.w_video,
+            "w_asr": guidance.w_asr, "generator_evals": sample.generator_evals, "guide_evals": sample.guide_evals,
+            "network_evals": sample.network_evals, "seconds": round(seconds, 4)}
 
 
 def compare_samplers(pipe: Lip2Speech, clip_path: Path, lipvoicer: bool = True) -> Dict[str, Any]:
-    """Our sampler (guided, unguided) against LipVoicer's schedule on one clip.
+    """The pipeline's generator settings (guided, unguided) against LipVoicer's sampler on one clip.
 
-    LipVoicer's schedule is ancestral DDPM over every step of the networks' schedule (400 for
-    LipVoicer and for our default), CFG at each step, ASR guidance from step 270.
+    LipVoicer's sampler (a diffusion generator only) is ancestral DDPM over every step of the generator's
+    schedule (400 for LipVoicer and for our default), CFG at each step, the guide from step 270.
     """
     clip = pipe.roi(clip_path)
     lips = pipe.read_lips(clip.roi)
@@ -96,15 +100,14 @@ def compare_samplers(pipe: Lip2Speech, clip_path: Path, lipvoicer: bool = True) 
     prior = pipe.prior(lips.features, seed=0)
     prior_mel = None if prior is None else prior.mel_norm
     seconds = clip.num_frames / FPS
-    ours = pipe.sampler_config()
-    out = {"clip_seconds": seconds, "text": text,
-           "ours": _sampler_run(pipe, clip.roi, lips.features, prior_mel, text, clip.face, ours),
-           "ours_unguided": _sampler_run(pipe, clip.roi, lips.features, prior_mel, text, clip.face,
-                                         replace(ours, w_asr=0.0, w_video=0.0))}
-    out["schedule_steps"] = pipe.schedule.num_steps
-    if lipvoicer:
-        out["lipvoicer_ddpm400"] = _sampler_run(pipe, clip.roi, lips.features, prior_mel, text, clip.face,
-                                                LIPVOICER_SAMPLER)
+    settings, guidance = pipe.generator_settings(), pipe.guidance()
+    run = lambda s, g: _sampler_run(pipe, clip.roi, lips.features, prior_mel, text, clip.face, s, g)  # noqa: E731
+    out = {"clip_seconds": seconds, "text": text, "ours": run(settings, guidance),
+           "ours_unguided": run(settings, replace(guidance, w_asr=0.0, w_video=0.0))}
+    schedule = pipe.generator.schedule
+    out["schedule_steps"] = None if schedule is None else schedule.num_steps
+    if lipvoicer and isinstance(settings, DiffusionSettings):
+        out["lipvoicer_ddpm400"] = run(LIPVOICER_SETTINGS, LIPVOICER_GUIDANCE)
         lv, us = out["lipvoicer_ddpm400"], out["ours"]
         out["speedup_network_evals"] = round(lv["network_evals"] / max(1, us["network_evals"]), 2)
         out["speedup_time"] = round(lv["seconds"] / max(1e-9, us["seconds"]), 2)
@@ -135,7 +138,7 @@ def run_bench(pipe: Lip2Speech, clips: int = 3, lipvoicer: bool = True,
             for stage in totals:
                 totals[stage] += float(result.timings.get(stage, 0.0))
             log(f"clip {i + 1}/{len(paths)}: {result.duration:.2f} s of audio in {result.timings['total']:.2f} s")
-        log("sampler comparison" + (" (LipVoicer 400-step DDPM included)" if lipvoicer else ""))
+        log("generator comparison" + (" (LipVoicer's sampler included)" if lipvoicer else ""))
         comparison = compare_samplers(pipe, paths[0], lipvoicer)
     report: Dict[str, Any] = {
         "model": pipe.describe(),
@@ -149,10 +152,10 @@ def run_bench(pipe: Lip2Speech, clips: int = 3, lipvoicer: bool = True,
     }
     for stage in STAGES:
         report[f"rtf_{stage}"] = round(totals[stage] / audio, 4)
-    report["rtf_sampler_unguided"] = comparison["ours_unguided"]["rtf"]
+    report["rtf_generator_unguided"] = comparison["ours_unguided"]["rtf"]
     report["network_evals_per_audio_second"] = round(evals / audio, 2)
     report["stage_seconds"] = {k: round(v, 4) for k, v in totals.items()}
-    report["sampler_comparison"] = comparison
+    report["generator_comparison"] = comparison
     report["environment"] = {"torch": torch.__version__, "python": platform.python_version(),
                              "machine": platform.machine(), "processor": platform.processor() or None,
                              "cuda": torch.cuda.get_device_name(0) if pipe.device.type == "cuda" else None}

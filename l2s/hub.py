@@ -1,15 +1,18 @@
 """Checkpoint directories: save, load, and resolve a name, a path or a hub repo id.
 
-A model is a directory holding ``config.yaml`` and ``model.safetensors``::
+A model is a directory holding ``config.yaml`` and ``model.safetensors`` (and files its architecture adds,
+such as a tokenizer)::
 
-    format_version: 1
-    kind: vsr                # which builder reads ``config``
-    config: {...}            # the model's dataclass fields
+    format_version: 2
+    kind: generator          # the stage family (l2s.arch.FAMILIES)
+    arch: denoiser           # the family's member whose config class reads ``config``
+    config: {...}            # the model's config dataclass fields
     contract: {...}          # the SignalContract it was trained with
 
-A pipeline is a directory with ``pipeline.yaml`` naming component subdirectories.
-Loading checks the stored contract against ours and fails with
-:class:`~l2s.errors.ContractError` on mismatch.
+A pipeline is a directory with ``pipeline.yaml`` naming component subdirectories
+(:mod:`l2s.pipeline.spec`). Loading checks the stored contract against ours and fails with
+:class:`~l2s.errors.ContractError` on mismatch; format 1 (the stage names before ``prior``, ``generator``
+and ``guide``) is read through :mod:`l2s.compat`. :func:`l2s.arch.load_model` builds the model.
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 import yaml
 
+from l2s.compat import stage_name, upgrade_model_meta, upgrade_pipeline
 from l2s.config import CONTRACT, SignalContract
 from l2s.defaults import DEFAULT_PIPELINE  # noqa: F401  (re-exported: the default of every --model)
 from l2s.errors import ContractError, ModelError
 from l2s.io.atomic import atomic_dir
+from l2s.structs import from_dict, to_dict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the format the first l2s versions wrote, still read (:mod:`l2s.compat`)
+OLD_FORMAT_VERSION = 1
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
 PIPELINE_FILE = "pipeline.yaml"
@@ -39,10 +46,16 @@ BUNDLED_PACKAGE = "l2s.pretrained"
 
 @dataclass(frozen=True)
 class ModelDir:
-    """A loaded checkpoint directory."""
+    """A loaded checkpoint directory.
+
+    Attributes:
+        kind: the stage family.
+        arch: the family member (architecture) whose config ``config`` holds.
+    """
 
     path: Path
     kind: str
+    arch: Optional[str]
     config: Dict[str, Any]
     state_dict: Dict[str, torch.Tensor]
     contract: SignalContract
@@ -50,13 +63,14 @@ class ModelDir:
 
 def _as_dict(config: Any) -> Dict[str, Any]:
     if dataclasses.is_dataclass(config):
-        return dataclasses.asdict(config)
+        return to_dict(config)
     return dict(config)
 
 
 def save_model_dir(
     path: Union[str, Path],
     kind: str,
+    arch: str,
     config: Any,
     state_dict: Mapping[str, torch.Tensor],
     contract: SignalContract = CONTRACT,
@@ -64,9 +78,12 @@ def save_model_dir(
 ) -> Path:
     """Write a model directory atomically (a temporary sibling renamed into place).
 
+    :func:`l2s.arch.save_model` is the usual way in: it finds ``kind`` and ``arch`` from the model.
+
     Args:
         path: destination directory; replaced if it exists.
-        kind: the model family (``vsr``, ``f0_ddsp``, ``melgen``, ``guide_asr``, ``vocoder``...).
+        kind: the stage family (``vsr``, ``prior``, ``generator``, ``guide``, ``vocoder``).
+        arch: the family member (``auto-avsr``, ``denoiser``, ``hifigan``...).
         config: a dataclass (or mapping) of the model's hyper-parameters.
         state_dict: tensors to store (made contiguous; shared storage is copied).
         extra_files: files to copy in beside the weights (a tokenizer model, say), by name.
@@ -78,6 +95,7 @@ def save_model_dir(
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": kind,
+            "arch": arch,
             "config": _as_dict(config),
             "contract": contract.to_dict(),
         }
@@ -92,9 +110,9 @@ def save_model_dir(
 def check_contract(stored: Mapping[str, Any], where: Union[str, Path]) -> SignalContract:
     """Refuse a checkpoint whose signal contract differs from ours."""
     try:
-        theirs = SignalContract.from_dict(dict(stored))
-    except TypeError as exc:
-        raise ContractError(f"{where}: unreadable signal contract ({exc})") from None
+        theirs = from_dict(SignalContract, dict(stored), f"{where}: contract", ContractError)
+    except ContractError as exc:
+        raise ContractError(f"unreadable signal contract: {exc}") from None
     if theirs != CONTRACT:
         ours, other = CONTRACT.to_dict(), theirs.to_dict()
         diffs = [f"{sec}.{k}: {other[sec][k]} (ours {ours[sec][k]})"
@@ -103,45 +121,74 @@ def check_contract(stored: Mapping[str, Any], where: Union[str, Path]) -> Signal
     return theirs
 
 
+def read_model_meta(path: Union[str, Path]) -> Dict[str, Any]:
+    """The ``config.yaml`` of a model directory in the current format (format 1 upgraded in memory).
+
+    Raises:
+        ModelError: no ``config.yaml``, unreadable, or of a format this l2s does not read.
+    """
+    path = Path(path)
+    cfg_file = path / CONFIG_FILE
+    if not cfg_file.is_file():
+        raise ModelError(f"{path}: not a model directory (no {CONFIG_FILE})")
+    try:
+        meta = yaml.safe_load(cfg_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{cfg_file}: unreadable YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{cfg_file}: expected a mapping")
+    version = meta.get("format_version")
+    if version == OLD_FORMAT_VERSION:
+        meta = {**upgrade_model_meta(meta, str(path)), "format_version": FORMAT_VERSION}
+    elif version != FORMAT_VERSION:
+        raise ModelError(f"{path}: checkpoint format_version {version!r}, this l2s reads {FORMAT_VERSION} "
+                         f"(and {OLD_FORMAT_VERSION})")
+    return meta
+
+
+def read_pipeline_yaml(directory: Union[str, Path]) -> Dict[str, Any]:
+    """``directory/pipeline.yaml`` as a mapping in the current format (format 1 upgraded in memory).
+
+    Raises:
+        ModelError: no ``pipeline.yaml``, unreadable, or of a format this l2s does not read.
+    """
+    path = Path(directory) / PIPELINE_FILE
+    if not path.is_file():
+        raise ModelError(f"{directory}: not a pipeline directory (no {PIPELINE_FILE})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a mapping")
+    version = data.get("format_version")
+    if version == OLD_FORMAT_VERSION:
+        data = {**upgrade_pipeline(data, str(path)), "format_version": FORMAT_VERSION}
+    elif version != FORMAT_VERSION:
+        raise ModelError(f"{path}: pipeline format_version {version!r}, this l2s reads {FORMAT_VERSION} "
+                         f"(and {OLD_FORMAT_VERSION})")
+    return data
+
+
 def load_model_dir(path: Union[str, Path], kind: Optional[str] = None) -> ModelDir:
-    """Read a model directory written by :func:`save_model_dir`, checking kind and contract."""
+    """Read a model directory written by :func:`save_model_dir`, checking kind and contract.
+
+    Args:
+        kind: the stage family it must hold (a format-1 name is accepted too), or None.
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
-    cfg_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
-    if not cfg_file.is_file() or not weights.is_file():
+    weights = path / WEIGHTS_FILE
+    if not (path / CONFIG_FILE).is_file() or not weights.is_file():
         raise ModelError(f"{path}: not a model directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    meta = yaml.safe_load(cfg_file.read_text()) or {}
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{path}: checkpoint format_version {version!r}, this l2s reads {FORMAT_VERSION}")
+    meta = read_model_meta(path)
+    kind = stage_name(kind)
     if kind is not None and meta.get("kind") != kind:
         raise ModelError(f"{path}: holds a {meta.get('kind')!r} model, expected {kind!r}")
     contract = check_contract(meta.get("contract", {}), path)
-    return ModelDir(path=path, kind=meta["kind"], config=meta.get("config", {}),
+    return ModelDir(path=path, kind=meta["kind"], arch=meta.get("arch"), config=dict(meta.get("config") or {}),
                     state_dict=load_file(str(weights)), contract=contract)
-
-
-def load_module(name_or_path: Union[str, Path], kind: str, build: Callable[[Dict[str, Any]], torch.nn.Module],
-                device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
-    """Rebuild a model from a model directory, bundled name or hub repo id, in eval mode.
-
-    Args:
-        kind: the model kind the directory must hold.
-        build: makes the (untrained) module from the stored config dict.
-
-    Raises:
-        ModelError: the directory is not a loadable ``kind`` checkpoint (bad config, weights that
-            do not fit it), with the reason.
-    """
-    loaded = load_model_dir(resolve(name_or_path), kind=kind)
-    try:
-        model = build(loaded.config)
-        model.load_state_dict(loaded.state_dict, strict=True)
-    except (TypeError, RuntimeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{loaded.path}: not a loadable {kind} checkpoint ({reason})") from None
-    return model.to(device).eval()
 
 
 def bundled_dir(name: str) -> Optional[Path]:

@@ -58,7 +58,7 @@ def test_wav_output_with_sidecar_and_plot(model, clips, tmp_path):
     assert record["model"]["weights"] == "untrained" and record["model"]["name"] == "untrained-tiny"
     assert record["settings"]["steps"] == 3 and record["settings"]["seed"] == 0
     assert record["settings"]["text_source"] == "vsr" and isinstance(record["confidences"], list)
-    assert set(record["timings_s"]) == {"roi", "vsr", "align", "prior", "sampler", "vocoder", "total"}
+    assert set(record["timings_s"]) == {"roi", "vsr", "aligner", "prior", "generator", "vocoder", "total"}
     # the lip-read text on the timeline: words and phonemes (an untrained reader may read nothing)
     assert set(record["alignment"]) >= {"words", "phonemes", "segments"}
     assert record["alignment"]["text"] == " ".join(record["text"].split()).lower() or not record["text"].strip()

@@ -2,6 +2,7 @@ import pytest
 
 from l2s import config
 from l2s.config import CONTRACT, SignalContract, exact_div
+from l2s.structs import from_dict
 
 
 def test_derived_constants():
@@ -13,7 +14,7 @@ def test_derived_constants():
 
 
 def test_contract_roundtrip_and_frozen():
-    assert SignalContract.from_dict(CONTRACT.to_dict()) == CONTRACT
+    assert from_dict(SignalContract, CONTRACT.to_dict()) == CONTRACT
     with pytest.raises(Exception):
         CONTRACT.audio.sample_rate = 22050  # frozen
 

@@ -31,9 +31,9 @@ def test_convert_writes_a_pipeline(tmp_path, lipvoicer_fixtures):
     assert r.exit_code == 0, r.stderr
     assert "0 unexpected, 0 missing" in r.stderr
     meta = yaml.safe_load((out / "pipeline.yaml").read_text())
-    assert meta["components"] == {"melgen": "melgen", "guide_asr": "guide_asr", "vocoder": "vocoder"}
-    assert meta["sampler"]["w_video"] == 2.0 and meta["sampler"]["asr_start"] == 270
-    assert load_model_dir(out / "melgen", kind="melgen").config["arch"] == "lipvoicer"
+    assert meta["components"] == {"generator": "generator", "guide": "guide", "vocoder": "vocoder"}
+    assert meta["guidance"]["w_video"] == 2.0 and meta["generator"]["asr_start"] == 270
+    assert load_model_dir(out / "generator", kind="generator").arch == "lipvoicer"
     assert load_model_dir(out / "vocoder", kind="vocoder").config["upsample_initial_channel"] == 32
     # an existing, non-empty OUT is refused without --force
     _one_line_error(CliRunner().invoke(main, _args(lipvoicer_fixtures, out)))

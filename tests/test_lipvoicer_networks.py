@@ -8,13 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from l2s.arch import load_model
 from l2s.errors import ModelError
 from l2s.models.lipvoicer import ASRGuide, MelGen
-from l2s.models.lipvoicer.bundle import LipVoicerSources, write_pipeline
 from l2s.models.lipvoicer.convert import convert_asr, convert_melgen, read_checkpoint
 from l2s.models.lipvoicer.melgen import step_embedding
 from l2s.models.lipvoicer.preprocess import face_input, roi_input
-from l2s.models.lipvoicer.variants import load_guide, load_melgen
+from l2s.pipeline.lipvoicer import LipVoicerSources, write_pipeline
 from tests.conftest import fixture_dir
 
 ATOL = 1e-4
@@ -29,7 +29,7 @@ def converted(tmp_path_factory):
         melgen=fx / "melgen.small.safetensors", asr=fx / "asr.small.safetensors",
         vocoder=fx / "hifigan.small.safetensors", vocoder_config=fx / "hifigan.small.config.json"), out)
     return {"fx": fx, "out": out, "reports": reports,
-            "melgen": load_melgen(out / "melgen"), "asr": load_guide(out / "guide_asr")}
+            "melgen": load_model(out / "generator", "generator"), "asr": load_model(out / "guide", "guide")}
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, what: str, atol: float = ATOL) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import torch
 from safetensors.torch import load_file
 
-from l2s.diffusion import ReplayNoise, SamplerConfig, linear_schedule, sample
+from l2s.arch import load_model, load_stage
+from l2s.diffusion import DiffusionSettings, Guidance, ReplayNoise, linear_schedule, sample
 from l2s.diffusion.guidance import grad_normaliser
-from l2s.models.lipvoicer import ASRGuide, MelGen
 from l2s.features.mel import denormalize_mel
-from l2s.models.lipvoicer.bundle import LipVoicerSources, write_pipeline
+from l2s.models.generator.base import GeneratorInputs
+from l2s.models.lipvoicer import ASRGuide, MelGen
 from l2s.models.lipvoicer.convert import convert_asr, convert_melgen
-from l2s.models.lipvoicer.generate import generate_mel
-from l2s.models.lipvoicer.preprocess import face_input, roi_input
-from l2s.models.lipvoicer.variants import load_guide, load_melgen
+from l2s.pipeline.pipeline import load_generator
+from tests._lipvoicer import converted_pipeline
+
+#: the recorded run: ancestral DDPM over a 10-step schedule, CFG w1 = 2, the guide (w2 = 1.5) from step 6
+SETTINGS = DiffusionSettings(solver="ddpm", asr_start=6)
+GUIDANCE = Guidance(w_video=2.0, w_asr=1.5)
 
 
 def _load(fx):
@@ -46,15 +50,14 @@ def test_replay_reproduces_every_step(lipvoicer_fixtures):
     lengths = torch.tensor([io["x_init"].shape[-1]])
     records = []
     result = sample(
-        lambda x, t: melgen(x, t, cond), schedule, io["x_init"].shape,
-        SamplerConfig(solver="ddpm", w_video=2.0, w_asr=1.5, asr_start=6),
+        lambda x, t: melgen(x, t, cond), schedule, io["x_init"].shape, SETTINGS, GUIDANCE,
         eps_uncond=lambda x, t: melgen(x, t, null),
         asr_loss=lambda x, t: asr.ctc_loss(x, lengths, t, io["text_tokens"]),
         noise=ReplayNoise(io["x_init"], io["noise"]), on_step=records.append)
 
     assert result.timesteps == tuple(range(9, -1, -1))
     assert [r.t for r in records if r.asr_grad is not None] == io["asr_steps"].tolist()
-    assert result.melgen_evals == 20 and result.asr_evals == 7
+    assert result.generator_evals == 20 and result.guide_evals == 7
     j = 0
     for r in records:
         assert torch.equal(torch.full((1, 1), float(r.t)), io["t_in"][r.index])
@@ -73,23 +76,22 @@ def test_replay_reproduces_every_step(lipvoicer_fixtures):
 
 
 def test_replay_end_to_end_through_a_converted_pipeline(tmp_path, lipvoicer_fixtures):
-    """uint8 video -> converted pipeline dir -> guided sampling -> HiFi-GAN: LipVoicer's final mel and audio."""
-    from l2s.vocoder.registry import load_vocoder_dir
-
-    fx = lipvoicer_fixtures
-    io = load_file(str(fx / "sampler.small.io.safetensors"))
-    write_pipeline(LipVoicerSources(melgen=fx / "melgen.small.safetensors", asr=fx / "asr.small.safetensors",
-                                    vocoder=fx / "hifigan.small.safetensors",
-                                    vocoder_config=fx / "hifigan.small.config.json"), tmp_path / "lv")
-    result = generate_mel(load_melgen(tmp_path / "lv" / "melgen"), roi_input(io["mouthroi_uint8"]),
-                          face_input(io["face_uint8_hwc"]), linear_schedule(10),
-                          SamplerConfig(solver="ddpm", w_video=2.0, w_asr=1.5, asr_start=6),
-                          guide=load_guide(tmp_path / "lv" / "guide_asr"), tokens=io["text_tokens"],
-                          noise=ReplayNoise(io["x_init"], io["noise"]))
+    """uint8 video -> converted pipeline dir -> the generator and guide the pipeline loads from it (its schedule
+    in the generator's own config) -> HiFi-GAN: LipVoicer's final mel and audio."""
+    io = load_file(str(lipvoicer_fixtures / "sampler.small.io.safetensors"))
+    out = converted_pipeline(lipvoicer_fixtures, tmp_path / "lv", num_steps=10)
+    generator = load_generator(out / "generator", {"solver": "ddpm", "asr_start": 6}, torch.device("cpu"))
+    assert generator.arch == "lipvoicer" and generator.settings == SETTINGS
+    guide = load_stage(out / "guide", "guide", tokenizer="char", schedule=generator.schedule)
+    frames = io["x_init"].shape[-1]
+    inputs = GeneratorInputs(roi=io["mouthroi_uint8"], face=io["face_uint8_hwc"])
+    result = generator.sample(inputs, GUIDANCE, guide.token_loss(io["text_tokens"], frames),
+                              ReplayNoise(io["x_init"], io["noise"]))
+    assert (result.generator_evals, result.guide_evals) == (20, 7)
     assert (result.mel - io["x0"]).abs().max() < 1e-4
     mel_log = denormalize_mel(result.mel)
     assert (mel_log - io["mel_log_final"]).abs().max() < 6e-4  # 5.76 x the x0 tolerance
     with torch.no_grad():
-        audio = load_vocoder_dir(tmp_path / "lv" / "vocoder")(mel_log).squeeze()
+        audio = load_model(out / "vocoder", "vocoder")(mel_log).squeeze()
     audio = audio / 1.1 / audio.abs().max()
     assert (audio - io["audio_final"]).abs().max() < 1e-4

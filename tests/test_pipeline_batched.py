@@ -31,15 +31,21 @@ def test_even_spans_widen_with_real_frames_and_keep_cores():
     assert all(s.start <= c.start and c.end <= s.end for s, c in zip(spans, chunks))
 
 
-def test_batch_size_rules(pipe):
-    config = pipe.sampler_config(w_asr=0.0)
-    assert chunk_batch_size(pipe, config, 5) == 1  # CPU: one by one unless asked
+def test_batch_size_rules(pipe, monkeypatch):
+    guidance = pipe.guidance(w_asr=0.0)
+    assert chunk_batch_size(pipe, guidance, 5) == 1  # CPU: one by one unless asked
     pipe.chunk_batch = 3
     try:
-        assert chunk_batch_size(pipe, config, 5) == 3 and chunk_batch_size(pipe, config, 2) == 2
-        assert chunk_batch_size(pipe, config, 1) == 1
+        assert chunk_batch_size(pipe, guidance, 5) == 3 and chunk_batch_size(pipe, guidance, 2) == 2
+        assert chunk_batch_size(pipe, guidance, 1) == 1
         # ASR guidance scales its gradient by norms over the whole batch: never batched
-        assert chunk_batch_size(pipe, pipe.sampler_config(w_asr=1.5), 5) == 1
+        assert chunk_batch_size(pipe, pipe.guidance(w_asr=1.5), 5) == 1
+        # a generator that cannot batch (or does not say) runs its chunks one by one
+        assert pipe.generator.batches
+        monkeypatch.setattr(pipe.generator, "batches", False)
+        assert chunk_batch_size(pipe, guidance, 5) == 1
+        monkeypatch.setattr(pipe, "generator", object())
+        assert chunk_batch_size(pipe, guidance, 5) == 1
     finally:
         del pipe.chunk_batch
     assert CUDA_BATCH > 1
@@ -51,9 +57,10 @@ def test_a_batch_of_equal_chunks_gives_what_they_give_one_by_one(pipe):
     clip = ClipInput(roi=_roi(100))
     chunks = [Chunk(0, 36, 0, 34), Chunk(32, 68, 34, 66), Chunk(64, 100, 66, 100)]  # equal lengths
     texts = [None, "bin blue at f two now", None]
-    config = pipe.sampler_config(w_asr=0.0)
-    one_by_one = list(pipe._chunk_outputs(clip, chunks, texts, None, None, config, seed=5))
-    batched = list(batched_chunk_outputs(pipe, clip, chunks, texts, None, None, config, seed=5, batch=3))
+    settings, guidance = pipe.generator_settings(), pipe.guidance(w_asr=0.0)
+    one_by_one = list(pipe._chunk_outputs(clip, chunks, texts, None, None, settings, guidance, seed=5))
+    batched = list(batched_chunk_outputs(pipe, clip, chunks, texts, None, None, settings, guidance, seed=5,
+                                         batch=3))
     assert len(batched) == 3
     for a, b in zip(one_by_one, batched):
         assert a.chunk == b.chunk and a.text == b.text and a.timesteps == b.timesteps

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from l2s.cli import main
 from l2s.config import ROI_SIZE, SAMPLES_PER_VIDEO_FRAME
-from l2s.diffusion.sampler import SamplerConfig
+from l2s.diffusion import DiffusionSettings, Guidance
 from l2s.errors import InputError, ModelError
 from l2s.hub import WEIGHTS_FILE
 from l2s.pipeline import Lip2Speech, build_untrained_pipeline, read_spec
@@ -37,7 +37,7 @@ def _cli_args(root: Path, out: Path, **override) -> list:
     given.update(override)
     args = ["pipeline", "build", str(out), "--name", "built", "--trained-on", "synthgrid"]
     for comp, path in given.items():
-        args += [f"--{comp.replace('_', '-')}", path]
+        args += [f"--{comp}", path]
     return args
 
 
@@ -53,28 +53,29 @@ def _weights(path: Path) -> dict:
 
 
 def test_build_copies_components_and_writes_a_trained_spec(micro, tmp_path):
-    sampler = SamplerConfig(solver="dpmsolver++", steps=4, w_video=1.0, w_asr=0.5, asr_start=200, start_step=300)
+    settings = DiffusionSettings(solver="dpmsolver++", steps=4, asr_start=200, start_step=300)
+    guidance = Guidance(w_video=1.0, w_asr=0.5)
     out = build_pipeline(tmp_path / "p", _components(micro), name="synthgrid-test", trained_on="synthgrid",
-                         sampler=sampler, vsr_beam_size=3)
+                         generator=settings, guidance=guidance, vsr_beam_size=3)
     spec = read_spec(out)
     assert spec.weights == "trained" and spec.name == "synthgrid-test" and spec.trained_on == "synthgrid"
     assert spec.components == {c: c for c in COMPONENTS}
-    assert spec.sampler == sampler and spec.vsr_beam_size == 3 and spec.guide_tokenizer == "char"
+    assert spec.guidance == guidance and spec.vsr_beam_size == 3 and spec.guide_tokenizer == "char"
     for comp in COMPONENTS:
         original, copied = _weights(micro / comp), _weights(out / comp)
         assert original.keys() == copied.keys()
         assert all(torch.equal(original[k], copied[k]) for k in original)
     pipe = Lip2Speech.from_pretrained(out, device="cpu")
-    assert pipe.describe()["weights"] == "trained"
+    assert pipe.describe()["weights"] == "trained" and pipe.generator.settings == settings
     wav = _voice(pipe).wav
     assert wav.shape == (FRAMES * SAMPLES_PER_VIDEO_FRAME,) and np.isfinite(wav).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # no temporary sibling left
 
 
 def test_half_storage_round_trip_is_close_to_float32(micro, tmp_path):
-    shallow = SamplerConfig(solver="dpmsolver++", steps=3, start_step=300)  # from the DDSP prior: every stage counts
-    full = build_pipeline(tmp_path / "full", _components(micro), name="full", sampler=shallow)
-    half = build_pipeline(tmp_path / "half", _components(micro), name="half", sampler=shallow, half=True)
+    shallow = {"solver": "dpmsolver++", "steps": 3, "start_step": 300}  # from the coarse prior: every stage counts
+    full = build_pipeline(tmp_path / "full", _components(micro), name="full", generator=shallow)
+    half = build_pipeline(tmp_path / "half", _components(micro), name="half", generator=shallow, half=True)
     assert directory_size(half) < 0.65 * directory_size(full)
     stored = _weights(half / "vsr")
     assert any(v.dtype == torch.float16 for v in stored.values())
@@ -92,9 +93,11 @@ def test_half_storage_round_trip_is_close_to_float32(micro, tmp_path):
 
 def test_missing_or_wrong_components_are_refused(micro, tmp_path):
     with pytest.raises(InputError, match="missing: vocoder"):
-        build_pipeline(tmp_path / "p", {"melgen": micro / "melgen"}, name="x")
+        build_pipeline(tmp_path / "p", {"generator": micro / "generator"}, name="x")
     with pytest.raises(ModelError, match="expected 'vocoder'"):
-        build_pipeline(tmp_path / "p", {**_components(micro), "vocoder": micro / "melgen"}, name="x")
+        build_pipeline(tmp_path / "p", {**_components(micro), "vocoder": micro / "generator"}, name="x")
+    with pytest.raises(ModelError, match="flow_steps"):  # a setting the generator's architecture does not have
+        build_pipeline(tmp_path / "p", _components(micro), name="x", generator={"flow_steps": 3})
     assert not any(tmp_path.iterdir())
 
 
@@ -104,8 +107,8 @@ def test_cli_build_and_one_line_errors(micro, tmp_path):
     assert result.exit_code == 0, result.output
     assert "kB" in result.stderr and str(out) in result.stderr
     spec = read_spec(out)
-    assert spec.sampler.solver == "dpmsolver++" and spec.sampler.steps == 5
-    assert spec.sampler.w_video == SamplerConfig().w_video and spec.sampler.start_step is None
+    assert spec.generator["solver"] == "dpmsolver++" and spec.generator["steps"] == 5
+    assert spec.guidance == Guidance() and spec.generator["start_step"] is None
     for bad, args in (("bad-kind", _cli_args(micro, tmp_path / "bad1", vocoder=str(micro / "vsr"))),
                       ("no-dir", _cli_args(micro, tmp_path / "bad2", vsr=str(tmp_path / "nowhere"))),
                       ("no-vocoder", _cli_args(micro, tmp_path / "bad3", vocoder="no-such-vocoder"))):
@@ -137,4 +140,4 @@ def test_lipvoicer_architecture_components(tmp_path):
     spec = read_spec(out)
     assert spec.guide_tokenizer == "char"  # its vocabulary is the character tokenizer's
     pipe = Lip2Speech.from_pretrained(out, device="cpu")
-    assert pipe.describe()["melgen_arch"] == "lipvoicer" and pipe.guide is not None
+    assert pipe.describe()["generator_arch"] == "lipvoicer" and pipe.guide is not None

@@ -1,5 +1,5 @@
 """Lip2Speech end to end on UNTRAINED components (random weights): shapes, stages, reproducibility,
-long inputs with bounded intermediate sizes. No trained model exists yet; the audio is noise."""
+long inputs with bounded intermediate sizes. The audio is noise."""
 
 from __future__ import annotations
 
@@ -35,9 +35,12 @@ def _roi(frames: int, seed: int = 0) -> np.ndarray:
 def test_pipeline_yaml_round_trips(tiny_dir):
     spec = read_spec(tiny_dir)
     assert spec.weights == "untrained" and spec.name == "untrained-tiny"
-    assert set(spec.components) == {"vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder"}
-    assert spec.sampler.solver == "dpmsolver++" and spec.sampler.steps == 10
-    assert yaml.safe_load((tiny_dir / PIPELINE_FILE).read_text())["sampler"]["schedule"]["num_steps"] == 400
+    assert set(spec.components) == {"vsr", "aligner", "prior", "generator", "guide", "vocoder"}
+    assert spec.generator["solver"] == "dpmsolver++" and spec.generator["steps"] == 10
+    stored = yaml.safe_load((tiny_dir / PIPELINE_FILE).read_text())
+    assert stored["format_version"] == 2 and "sampler" not in stored  # the generator owns its settings
+    generator = yaml.safe_load((tiny_dir / "generator" / "config.yaml").read_text())
+    assert generator["config"]["schedule"]["num_steps"] == 400
 
 
 def test_roi_in_speech_out(pipe):
@@ -47,12 +50,12 @@ def test_roi_in_speech_out(pipe):
     assert np.isfinite(result.wav).all() and np.abs(result.wav).max() > 0
     assert result.mel.shape == (N_MELS, 40 * MEL_FRAMES_PER_VIDEO_FRAME)
     assert result.f0.shape == (40 * MEL_FRAMES_PER_VIDEO_FRAME,)
-    assert set(result.timings) == {"roi", "vsr", "align", "prior", "sampler", "vocoder", "total"}
-    assert result.timings["total"] >= result.timings["sampler"] > 0
+    assert set(result.timings) == {"roi", "vsr", "aligner", "prior", "generator", "vocoder", "total"}
+    assert result.timings["total"] >= result.timings["generator"] > 0
     assert result.settings["steps"] == 10 and result.settings["text_source"] == "vsr"
     # guided: CFG doubles the denoiser passes; the guide runs at the steps t <= asr_start
     assert result.network_evals > 20
-    assert pipe.generator.arch == "l2s" and pipe.guide.arch == "l2s"
+    assert pipe.generator.arch == "denoiser" and pipe.guide.arch == "ctc"
     assert len(result.confidences) == len(result.text) or result.text == ""
     again = pipe(_roi(40), seed=3)
     np.testing.assert_array_equal(result.wav, again.wav)  # seeded: reproducible
@@ -64,10 +67,11 @@ def test_stages_alone_compose(pipe):
     assert lips.features.shape == (1, 30, pipe.vsr.feature_dim)
     prior = pipe.prior(lips.features, seed=0)
     assert prior.mel_norm.shape == (1, N_MELS, 120) and prior.f0.shape == (1, 120)
-    config = pipe.sampler_config(steps=4, w_asr=0.0, w_video=0.0)
-    sample = pipe.sample_mel(roi, lips.features, prior.mel_norm, text="bin blue", config=config, seed=0)
+    settings, guidance = pipe.generator_settings(steps=4), pipe.guidance(w_asr=0.0, w_video=0.0)
+    sample = pipe.sample_mel(roi, lips.features, prior.mel_norm, text="bin blue", settings=settings,
+                             guidance=guidance, seed=0)
     assert sample.mel.shape == (1, N_MELS, 120)
-    assert (sample.melgen_evals, sample.asr_evals) == (4, 0)  # no guidance: one pass per step
+    assert (sample.generator_evals, sample.guide_evals) == (4, 0)  # no guidance: one pass per step
     wav = pipe.vocode(sample.mel)
     assert wav.shape == (120 * 160,)
 
@@ -109,11 +113,11 @@ def test_lipvoicer_variant_runs_through_the_same_pipeline(tmp_path):
 
     result = lv(ClipInput(roi=_roi(12), face=face), text="bin blue", steps=3, seed=0)
     assert result.wav.shape == (12 * SAMPLES_PER_VIDEO_FRAME,) and np.isfinite(result.wav).all()
-    config = lv.sampler_config(steps=3)
-    sample = lv.sample_mel(_roi(12), None, None, "bin blue", face, None, config, seed=0)
+    settings = lv.generator_settings(steps=3)
+    sample = lv.sample_mel(_roi(12), None, None, "bin blue", face, None, settings, seed=0)
     # CFG: two denoiser passes a step; the guide at the steps t <= asr_start
-    assert sample.melgen_evals == 6 and sample.asr_evals == sum(t <= config.asr_start for t in sample.timesteps)
-    assert sample.asr_evals >= 1
+    assert sample.generator_evals == 6
+    assert sample.guide_evals == sum(t <= settings.asr_start for t in sample.timesteps) >= 1
 
 
 def test_not_a_pipeline_is_a_model_error(tmp_path):
@@ -124,23 +128,25 @@ def test_not_a_pipeline_is_a_model_error(tmp_path):
 
 
 class _RecordingGenerator:
-    """A tiny random conv net from VSR features to a mel (a stand-in for the denoiser): it keeps the
-    largest input it was given, so the test can check that chunking bounds every network's input."""
+    """A tiny random conv net from VSR features to a mel (a stand-in for the denoiser, without settings or a
+    schedule): it keeps the largest input it was given, so the test can check that chunking bounds every
+    network's input."""
 
-    arch, takes_speaker, needs_features = "test-double", False, True
+    arch, takes_speaker, needs_features, settings, schedule = "test-double", False, True, None, None
 
     def __init__(self, feature_dim: int):
-        self.net = torch.nn.Conv1d(feature_dim, N_MELS, 3, padding=1)
+        self.model = torch.nn.Conv1d(feature_dim, N_MELS, 3, padding=1)
         self.largest = 0
 
-    def schedule(self):
-        return None
+    def with_settings(self, settings):
+        return self
 
-    def sample(self, inputs, config, schedule, asr_loss, noise):
+    def sample(self, inputs, guidance, asr_loss, noise):
         self.largest = max(self.largest, inputs.features.shape[1], inputs.prior_mel.shape[-1] // 4)
         with torch.no_grad():
-            mel = self.net(inputs.features.transpose(1, 2)).tanh().repeat_interleave(MEL_FRAMES_PER_VIDEO_FRAME, -1)
-        return SampleResult(mel=mel, timesteps=(0,), melgen_evals=1, asr_evals=0)
+            mel = self.model(inputs.features.transpose(1, 2)).tanh()
+        return SampleResult(mel=mel.repeat_interleave(MEL_FRAMES_PER_VIDEO_FRAME, -1), timesteps=(0,),
+                            generator_evals=1, guide_evals=0)
 
 
 class _RecordingVocoder:
@@ -192,8 +198,7 @@ def test_ref_audio_sets_the_voice_or_warns(pipe):
 def test_ref_audio_sets_the_pitch_level_of_a_prior_without_speaker_input(pipe):
     import dataclasses
 
-    from l2s.config import CoarsePriorConfig
-    from l2s.models.ddsp import CoarsePrior
+    from l2s.models.prior.ddsp import CoarsePrior, CoarsePriorConfig
 
     config = pipe.prior_model.config
     no_embedding = CoarsePrior(CoarsePriorConfig(f0=dataclasses.replace(config.f0, speaker_dim=0),

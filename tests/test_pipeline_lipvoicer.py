@@ -9,21 +9,19 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from l2s.diffusion import ReplayNoise
-from l2s.hub import PIPELINE_FILE
-from l2s.models.lipvoicer.bundle import LipVoicerSources, write_pipeline
-from l2s.models.lipvoicer.variants import load_guide
+from l2s.arch import load_stage
+from l2s.diffusion import DiffusionSettings, ReplayNoise
+from l2s.errors import ModelError
+from l2s.hub import CONFIG_FILE, PIPELINE_FILE
+from l2s.models.generator.base import GeneratorInputs
 from l2s.pipeline import L2SWarning, Lip2Speech
-from l2s.pipeline.generators import Guide, GeneratorInputs
+from tests._lipvoicer import converted_pipeline
 
 
 def _pipeline(fx, out):
-    write_pipeline(LipVoicerSources(melgen=fx / "melgen.small.safetensors", asr=fx / "asr.small.safetensors",
-                                    vocoder=fx / "hifigan.small.safetensors",
-                                    vocoder_config=fx / "hifigan.small.config.json"), out)
+    converted_pipeline(fx, out, num_steps=10)  # the recorded run's schedule
     meta = yaml.safe_load((out / PIPELINE_FILE).read_text())
-    meta["sampler"]["schedule"]["num_steps"] = 10  # the recorded run's schedule
-    meta["sampler"]["asr_start"] = 6
+    meta["generator"]["asr_start"] = 6
     (out / PIPELINE_FILE).write_text(yaml.safe_dump(meta))
     return Lip2Speech.from_pretrained(out, device="cpu")
 
@@ -33,13 +31,14 @@ def test_pipeline_replays_lipvoicer(tmp_path, lipvoicer_fixtures):
     pipe = _pipeline(lipvoicer_fixtures, tmp_path / "lipvoicer")
     assert pipe.generator.arch == "lipvoicer" and pipe.vsr is None and pipe.prior_model is None
     assert pipe.guide is None  # the bundle has no SentencePiece file: no text -> tokens here
-    assert pipe.schedule.num_steps == 10 and pipe.spec.sampler.solver == "ddpm"
-    guide = Guide(load_guide(tmp_path / "lipvoicer" / "guide_asr"), "char", "lipvoicer")
+    assert pipe.generator.schedule.num_steps == 10
+    assert pipe.generator.settings == DiffusionSettings(solver="ddpm", asr_start=6)
+    guide = load_stage(tmp_path / "lipvoicer" / "guide", "guide", tokenizer="char")
     frames = io["x_init"].shape[-1]
     inputs = GeneratorInputs(roi=io["mouthroi_uint8"], face=io["face_uint8_hwc"])
-    result = pipe.generator.sample(inputs, pipe.spec.sampler, pipe.schedule, guide.loss_fn(io["text_tokens"], frames),
+    result = pipe.generator.sample(inputs, pipe.spec.guidance, guide.token_loss(io["text_tokens"], frames),
                                    ReplayNoise(io["x_init"], io["noise"]))
-    assert (result.melgen_evals, result.asr_evals) == (20, 7)
+    assert (result.generator_evals, result.guide_evals) == (20, 7)
     assert (result.mel - io["x0"]).abs().max() < 1e-4
     wav = pipe.vocode(result.mel)
     wav = wav / (1.1 * np.abs(wav).max())  # LipVoicer's output normalisation
@@ -54,3 +53,19 @@ def test_lipvoicer_pipeline_voices_a_bare_roi(tmp_path, lipvoicer_fixtures):
     assert result.network_evals == 20 and result.settings["text_source"] == "none"
     with pytest.warns(L2SWarning, match="cannot steer"):  # no tokenizer for the guide in this bundle
         pipe(roi, text="bin blue", seed=0)
+
+
+def test_a_guide_on_another_schedule_than_the_generator_is_refused(tmp_path, lipvoicer_fixtures):
+    """The guide's gradient only means something on the noise levels it was trained on: loading refuses the pair."""
+    out = converted_pipeline(lipvoicer_fixtures, tmp_path / "lv")
+    meta = yaml.safe_load((out / PIPELINE_FILE).read_text())
+    meta["text"]["guide_tokenizer"] = "char"  # so that the guide is loaded
+    (out / PIPELINE_FILE).write_text(yaml.safe_dump(meta))
+    Lip2Speech.from_pretrained(out, device="cpu")  # the converter writes LipVoicer's schedule in both
+    path = out / "guide" / CONFIG_FILE
+    guide = yaml.safe_load(path.read_text())
+    guide["config"]["schedule"]["num_steps"] = 200
+    path.write_text(yaml.safe_dump(guide))
+    with pytest.raises(ModelError, match="noise schedule") as caught:
+        Lip2Speech.from_pretrained(out, device="cpu")
+    assert len(str(caught.value).splitlines()) == 1

@@ -164,9 +164,9 @@ def test_recipe_manifests_are_what_prepare_writes(prepared, name):
     _, out, _, _ = prepared[name]
     recipes = Path(__file__).resolve().parents[1] / "recipes" / name / "hparams"
     folders = [out, out / "4speakers"] if name == "grid" else [out]
-    for stage, folder in [(s, f) for s in ("vsr", "f0_ddsp") for f in folders]:
+    for stage, folder in [(s, f) for s in ("vsr", "prior") for f in folders]:
         overrides = f"data_folder: {folder}\noutput_folder: {out}/exp\n"
-        if stage == "f0_ddsp":
+        if stage == "prior":
             overrides += "vsr_model: /nowhere\n"
         elif name != "grid":
             overrides += "tokenizer_dir: /nowhere\n"

@@ -1,12 +1,13 @@
-"""Every key a recipe YAML sets at top level is read by the code (as SpeechBrain's ``tests/consistency``).
+"""Every key a recipe YAML sets at top level is read by the code (as SpeechBrain's ``tests/consistency``),
+and a recipe that extends another sets only what differs from it.
 
 A key counts as read when the sources of its stage (the stage module of ``l2s.train.runner.STAGES``,
 the ``l2s.train`` modules it imports, and the shared ``brain``/``common``/``runner``) name it as a
 string (``hparams["key"]``, ``hparams.get("key")``) or an attribute (``self.hparams.key``), when it is one
 of SpeechBrain's ``Brain`` run options (``max_grad_norm``, ``ckpt_interval_minutes``...: ``Brain`` reads
-them from the hparams), or when another key of the same YAML uses it through ``!ref <key>``. Keys starting
-with ``__`` run at load time (``__set_seed``) and need no reader. A key set but never read is a bug: a
-researcher would change it and nothing would happen.
+them from the hparams), or when another key of the recipe (the file or one it extends) uses it through
+``!ref <key>``. Keys starting with ``__`` run at load time (``__set_seed``) and need no reader. A key set but
+never read is a bug: a researcher would change it and nothing would happen.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from typing import List, Set
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = sorted([*REPO.glob("recipes/*/hparams/*.yaml"), *REPO.glob("vocoders/*/hparams.yaml")])
+RECIPES = sorted([*REPO.glob("recipes/*/hparams/*.yaml"), *REPO.glob("recipes/common/*.yaml"),
+                  *REPO.glob("vocoders/*/hparams.yaml")])
+DATASETS = ("synthgrid", "grid", "lrs2", "lrs3")
+STAGES = ("vsr", "prior", "guide", "generator")
 SHARED = ("l2s.train.brain", "l2s.train.common", "l2s.train.runner")
 TOP_KEY = re.compile(r"^([A-Za-z_]\w*)\s*:", re.MULTILINE)
 REF = re.compile(r"<([A-Za-z_]\w*)")
@@ -66,13 +70,27 @@ def run_options() -> Set[str]:
     return {f.name for f in dataclasses.fields(RunOptions)}
 
 
-def unread_keys(recipe: Path) -> List[str]:
-    text = recipe.read_text()
-    stage = re.search(r"^stage:\s*(\w+)", text, re.MULTILINE)
+def chain_text(recipe: Path) -> str:
+    """The text of ``recipe`` and of every recipe it extends."""
+    from l2s.train.runner import recipe_chain
+
+    return "\n".join(path.read_text() for path in recipe_chain(str(recipe)))
+
+
+def stage_of(recipe: Path) -> str:
+    stage = re.search(r"^stage:\s*(\w+)", chain_text(recipe), re.MULTILINE)
     assert stage, f"{recipe}: no stage"
-    source = "\n".join(Path(importlib.import_module(m).__file__).read_text() for m in stage_modules(stage.group(1)))
-    used = referenced_keys(text) | run_options()
-    return [k for k in top_level_keys(text)
+    return stage.group(1)
+
+
+def stage_source(stage: str) -> str:
+    return "\n".join(Path(importlib.import_module(m).__file__).read_text() for m in stage_modules(stage))
+
+
+def unread_keys(recipe: Path) -> List[str]:
+    source = stage_source(stage_of(recipe))
+    used = referenced_keys(chain_text(recipe)) | run_options()
+    return [k for k in top_level_keys(recipe.read_text())
             if not k.startswith("__") and k not in used and not read_in_source(k, source)]
 
 
@@ -83,17 +101,38 @@ def test_every_recipe_key_is_read(recipe):
 
 def test_the_check_catches_an_unread_key(tmp_path):
     """The scanner is not vacuous: a made-up key is reported, read and referenced keys are not."""
-    recipe = tmp_path / "melgen.yaml"
-    recipe.write_text("stage: melgen\nlr: 0.1\nopt_class: !name:torch.optim.Adam\n    lr: !ref <lr>\n"
-                      "cond_dropout: 0.2\nmax_grad_norm: 1.0\n__set_seed: 1\nwarmup_stepz: 3  # <lr>\n")
+    recipe = tmp_path / "generator.yaml"
+    recipe.write_text("stage: generator\nlr: 0.1\nopt_class: !name:torch.optim.Adam\n    lr: !ref <lr>\n"
+                      "model: {}\nmax_grad_norm: 1.0\n__set_seed: 1\nwarmup_stepz: 3  # <lr>\n")
     assert unread_keys(recipe) == ["warmup_stepz"]
+    # keys of an extended recipe are checked too, and its references count
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: generator.yaml\nlr: 0.2\nmisspelt_key: 1\n")
+    assert unread_keys(child) == ["misspelt_key"]
 
 
 def test_recipes_are_found():
-    names = {f"{r.parent.parent.name}/{r.stem}" if r.parent.name == "hparams" else r.parent.name for r in RECIPES}
-    stages = ("vsr", "f0_ddsp", "asr_guide", "melgen")
-    assert {f"{c}/{s}" for c in ("synthgrid", "grid", "lrs2", "lrs3") for s in stages} <= names
-    assert {"vocos", "hifigan"} <= names
+    names = {f"{r.parent.parent.name}/{r.stem}" if r.parent.name == "hparams" else
+             (f"common/{r.stem}" if r.parent.name == "common" else r.parent.name) for r in RECIPES}
+    assert {f"{c}/{s}" for c in DATASETS for s in STAGES} <= names
+    assert {f"common/{s}" for s in (*STAGES, "vocoder")} <= names
+    assert {"vocos", "vocos-small", "hifigan"} <= names
+
+
+@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("stage", STAGES)
+def test_dataset_recipes_extend_the_shared_one_and_set_only_what_differs(name, stage):
+    """No copies: a dataset's recipe extends ``recipes/common/<stage>.yaml`` and every value it sets differs from
+    the shared recipe's (the test splits excepted, which the shared recipe leaves to the datasets)."""
+    from l2s.train.runner import _yaml, recipe_chain
+
+    recipe = REPO / "recipes" / name / "hparams" / f"{stage}.yaml"
+    chain = recipe_chain(str(recipe))
+    assert [p.resolve() for p in chain] == [(REPO / "recipes" / "common" / f"{stage}.yaml").resolve(), recipe]
+    base, own = (_yaml().load(p.read_text()) for p in chain)
+    assert "test_manifests" in own and "test_manifests" not in base
+    same = [k for k, v in own.items() if k not in ("extends", "test_manifests") and k in base and base[k] == v]
+    assert same == [], f"{recipe.relative_to(REPO)} restates the shared recipe's {same}"
 
 
 def required_reads(source: str) -> Set[str]:
@@ -103,29 +142,38 @@ def required_reads(source: str) -> Set[str]:
     return reads - set(re.findall(r"""hparams\[["'](\w+)["']\]\s*=[^=]""", source))
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=[str(r.relative_to(REPO)) for r in RECIPES])
+#: the recipes one trains (the shared ones in recipes/common/ leave the test splits to them)
+TRAINED = [r for r in RECIPES if r.parent.name != "common"]
+
+
+@pytest.mark.parametrize("recipe", TRAINED, ids=[str(r.relative_to(REPO)) for r in TRAINED])
 def test_every_key_the_stage_requires_is_set(recipe):
-    """The reverse check: a key its stage reads without a default is in the recipe (else a KeyError mid-run)."""
-    text = recipe.read_text()
-    stage = re.search(r"^stage:\s*(\w+)", text, re.MULTILINE).group(1)
-    source = "\n".join(Path(importlib.import_module(m).__file__).read_text() for m in stage_modules(stage))
-    assert sorted(required_reads(source) - set(top_level_keys(text))) == []
+    """The reverse check: a key its stage reads without a default is in the recipe or one it extends (else a
+    KeyError mid-run)."""
+    source = stage_source(stage_of(recipe))
+    assert sorted(required_reads(source) - set(top_level_keys(chain_text(recipe)))) == []
 
 
-@pytest.mark.parametrize("folder", sorted({r.parent for r in RECIPES if (r.parent / "melgen.yaml").is_file()}),
-                         ids=lambda p: p.parent.name)
-def test_guide_asr_and_mel_generator_share_a_schedule(folder):
-    """ASR guidance is only right when the guide was trained on the mel generator's noise levels."""
+def _placeholder_overrides(recipe: Path) -> str:
+    keys = [line.split(":")[0] for line in chain_text(recipe).splitlines() if "!PLACEHOLDER" in line]
+    return "".join(f"{k}: /nowhere\n" for k in keys)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_guide_and_generator_share_a_schedule(name):
+    """Guidance is only right when the guide was trained on the generator's noise levels (a pipeline refuses
+    the pair otherwise): the configs both recipes build agree."""
+    from l2s.train.common import model_config
     from l2s.train.runner import load_hparams
 
-    loaded = {}
-    for stage in ("asr_guide", "melgen"):
-        text = (folder / f"{stage}.yaml").read_text()
-        keys = [line.split(":")[0] for line in text.splitlines() if "!PLACEHOLDER" in line]
-        loaded[stage] = load_hparams(str(folder / f"{stage}.yaml"), "".join(f"{k}: /nowhere\n" for k in keys))
-    assert loaded["asr_guide"]["schedule"] == loaded["melgen"]["schedule"]
-    assert 0 < loaded["asr_guide"]["t_max"] <= loaded["melgen"]["schedule"].num_steps
-    assert loaded["asr_guide"]["preset"] == loaded["melgen"]["preset"]
+    folder = REPO / "recipes" / name / "hparams"
+    loaded = {stage: load_hparams(str(folder / f"{stage}.yaml"), _placeholder_overrides(folder / f"{stage}.yaml"))
+              for stage in ("guide", "generator")}
+    _, guide = model_config(loaded["guide"], "guide")
+    _, generator = model_config(loaded["generator"], "generator")
+    assert guide.schedule == generator.schedule
+    assert 0 < guide.t_max <= generator.schedule.num_steps
+    assert loaded["guide"]["preset"] == loaded["generator"]["preset"]
 
 
 def test_guide_tokenizer_covers_lrs_text():
@@ -144,13 +192,14 @@ def test_guide_tokenizer_covers_lrs_text():
 
 @pytest.mark.parametrize("name", ["lrs2", "lrs3"])
 def test_lrs_vocoder_recipe_is_the_shared_hifigan_one(name):
-    """``recipes/lrs*/hparams/vocoder.yaml`` only swaps the test manifests of ``vocoders/hifigan``: no drift."""
-    def body(path: Path) -> List[str]:
-        lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-        start = lines.index("test_manifests:")
-        end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
-        return lines[:start] + lines[end:]
+    """``recipes/lrs*/hparams/vocoder.yaml`` only gives its test manifest to the shared vocoder recipe, as
+    ``vocoders/hifigan`` gives SynthGRID's: no copy that could drift."""
+    from l2s.train.runner import _yaml, recipe_chain
 
-    recipe = REPO / "recipes" / name / "hparams" / "vocoder.yaml"
-    assert body(recipe) == body(REPO / "vocoders/hifigan/hparams.yaml")
-    assert "    test: !ref <data_folder>/test.jsonl" in recipe.read_text()
+    shared = (REPO / "recipes" / "common" / "vocoder.yaml").resolve()
+    lrs = REPO / "recipes" / name / "hparams" / "vocoder.yaml"
+    for recipe in (lrs, REPO / "vocoders" / "hifigan" / "hparams.yaml"):
+        chain = recipe_chain(str(recipe))
+        assert [p.resolve() for p in chain] == [shared, recipe.resolve()]
+        assert set(_yaml().load(recipe.read_text())) == {"extends", "test_manifests"}
+    assert "    test: !ref <data_folder>/test.jsonl" in lrs.read_text()

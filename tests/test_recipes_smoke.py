@@ -1,10 +1,10 @@
 """Smoke-train every stage of every recipe for one tiny epoch on CPU (as SpeechBrain's recipe tests do).
 
 The recipes run unchanged; only command-line overrides shrink them: one epoch, small batches, no data
-workers and micro-sized models (``--preset=tiny`` plus ``model_overrides`` / ``model_config`` /
-``generator``). Data: SynthGRID for its own recipe, and for GRID, LRS2 and LRS3 the miniature replicas of
+workers and micro-sized models (``--preset=tiny`` plus ``--model={field overrides}``, the one way every stage
+sets its model size). Data: SynthGRID for its own recipe, and for GRID, LRS2 and LRS3 the miniature replicas of
 ``tests/replicas.py`` prepared once per session with :func:`l2s.corpora.prepare_corpus.prepare_corpus`.
-The later stages read the fresh tiny lip reader and coarse prior of ``tests/_melgen_corpus.py``; the LRS
+The later stages read the fresh tiny lip reader and coarse prior of ``tests/_tiny_corpus.py``; the LRS
 lip readers train with a SentencePiece tokenizer trained here on the replicas' transcripts.
 """
 
@@ -20,11 +20,11 @@ import torch
 
 from l2s.data.manifest import read_manifest
 from tests import replicas
-from tests._melgen_corpus import tiny_corpus
+from tests._tiny_corpus import tiny_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = ("grid", "lrs2", "lrs3")
-STAGES = ("vsr", "f0_ddsp", "asr_guide", "melgen")
+STAGES = ("vsr", "prior", "guide", "generator")
 BUILDERS = {"grid": replicas.build_grid, "lrs2": replicas.build_lrs2, "lrs3": replicas.build_lrs3}
 
 COMMON = ["--number_of_epochs=1", "--num_workers=0", "--device=cpu"]
@@ -33,16 +33,16 @@ VSR_MICRO = ("frontend_widths: [8, 8, 8, 16], d_model: 32, heads: 2, encoder_ffn
              "conv_kernel: 3, decoder_ffn: 64, decoder_layers: 1")
 TINY: Dict[str, List[str]] = {
     "vsr": ["--max_frames_per_batch=80", "--valid_beam_size=0", "--test_beam_size=2", "--warmup_steps=2"],
-    "f0_ddsp": ["--preset=tiny", "--max_frames_per_batch=80", "--stat_batches=1"],
-    "asr_guide": ["--preset=tiny", "--max_frames_per_batch=80", "--eval_steps=[0, 300]", "--warmup_steps=2",
-                  "--model_overrides={d_model: 32, heads: 2, ffn: 64, layers: 1, conv_kernel: 3, step_dim: 16}"],
-    "melgen": ["--preset=tiny", "--max_frames_per_batch=80", "--eval_steps=[10, 300]",
-               "--model_overrides={channels: 8, layers: 2, dilation_cycle: 2, cond_channels: 8, step_dim: 8, "
-               "step_hidden: 16}"],
+    "prior": ["--preset=tiny", "--max_frames_per_batch=80", "--stat_batches=1"],
+    "guide": ["--preset=tiny", "--max_frames_per_batch=80", "--eval_steps=[0, 300]", "--warmup_steps=2",
+              "--model={d_model: 32, heads: 2, ffn: 64, layers: 1, conv_kernel: 3, step_dim: 16}"],
+    "generator": ["--preset=tiny", "--max_frames_per_batch=80", "--eval_steps=[10, 300]",
+                  "--model={channels: 8, layers: 2, dilation_cycle: 2, cond_channels: 8, step_dim: 8, "
+                  "step_hidden: 16}"],
 }
 VOCODER_TINY = {
-    "vocos": ["--generator={dim: 16, intermediate_dim: 32, num_layers: 1}"],
-    "hifigan": ["--generator={upsample_initial_channel: 16, resblock_kernel_sizes: [3], "
+    "vocos": ["--model={dim: 16, intermediate_dim: 32, num_layers: 1}"],
+    "hifigan": ["--model={upsample_initial_channel: 16, resblock_kernel_sizes: [3], "
                 "resblock_dilation_sizes: [[1, 3]]}"],
 }
 VOCODER_COMMON = ["--mpd_channels=[4, 8, 8, 8, 8]", "--mrd_channels=4", "--segment_frames=20", "--max_batch=2",
@@ -120,24 +120,27 @@ def _stage_args(name: str, stage: str, spm: Path) -> List[str]:
             from l2s.text.tokenizer import load_tokenizer
 
             vocab = load_tokenizer("sentencepiece", spm).vocab_size
-            args += [f"--tokenizer_dir={spm}", "--model_config=!apply:l2s.train.vsr.vsr_config "
-                     f"[tiny, {{tokenizer: sentencepiece, vocab_size: {vocab}, {VSR_MICRO}}}]"]
+            args += [f"--tokenizer_dir={spm}", "--preset=tiny",
+                     f"--model={{tokenizer: sentencepiece, vocab_size: {vocab}, {VSR_MICRO}}}"]
         else:
-            args += ["--model_config=!apply:l2s.train.vsr.vsr_config "
-                     f"[tiny, {{tokenizer: char, vocab_size: 31, {VSR_MICRO}}}]"]
+            args += ["--preset=tiny", f"--model={{tokenizer: char, vocab_size: 31, {VSR_MICRO}}}"]
         if name == "synthgrid":
             args += ["--lm_order=3", "--lm_weight=0.3"]
-    if stage in ("f0_ddsp", "melgen"):
+    if stage in ("prior", "generator"):
         args.append(f"--vsr_model={small.vsr}")
-    if stage == "melgen":
+    if stage == "generator":
         args.append(f"--prior_model={small.prior}")
     return args
 
 
 def _placeholders(recipe: Path, data: Path, out: Path) -> str:
-    """Overrides filling every ``!PLACEHOLDER`` of ``recipe`` (data and output folders, dummy model paths)."""
+    """Overrides filling every ``!PLACEHOLDER`` of ``recipe`` and the recipes it extends (data and output
+    folders, dummy model paths)."""
+    from l2s.train.runner import recipe_chain
+
     values = {"data_folder": data, "output_folder": out}
-    keys = [line.split(":")[0] for line in recipe.read_text().splitlines() if "!PLACEHOLDER" in line]
+    text = "\n".join(path.read_text() for path in recipe_chain(str(recipe)))
+    keys = [line.split(":")[0] for line in text.splitlines() if "!PLACEHOLDER" in line]
     return "".join(f"{k}: {values.get(k, '/nowhere')}\n" for k in keys)
 
 
@@ -182,8 +185,9 @@ def test_recipe_stage_smoke_trains(name, stage, corpora, spm_dir, tmp_path):
             assert model.config.d_model == 32
 
 
-@pytest.mark.parametrize("recipe", ["vocoders/vocos/hparams.yaml", "vocoders/hifigan/hparams.yaml",
-                                    "recipes/lrs2/hparams/vocoder.yaml", "recipes/lrs3/hparams/vocoder.yaml"])
+@pytest.mark.parametrize("recipe", ["vocoders/vocos/hparams.yaml", "vocoders/vocos-small/hparams.yaml",
+                                    "vocoders/hifigan/hparams.yaml", "recipes/lrs2/hparams/vocoder.yaml",
+                                    "recipes/lrs3/hparams/vocoder.yaml"])
 def test_vocoder_recipe_smoke_trains(recipe, corpora, tmp_path):
     from l2s.train.runner import load_hparams, run
 

@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from l2s.models.convert_auto_avsr import convert_state_dict, infer_config, load_checkpoint
-from l2s.models.decoding import LOG_ZERO, BeamSearchOptions, CTCPrefixScorer, beam_search, end_detect
+from l2s.models.vsr.convert import convert_state_dict, infer_config, load_checkpoint
+from l2s.models.vsr.decoding import LOG_ZERO, BeamSearchOptions, CTCPrefixScorer, beam_search, end_detect
 from l2s.models.vsr import VSRModel
 from tests.conftest import fixture_dir
 

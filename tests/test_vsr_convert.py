@@ -9,10 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from l2s.cli import main
-from l2s.config import VSR_BASE, VSRConfig
 from l2s.errors import ModelError
-from l2s.models.convert_auto_avsr import (check_keys, convert_state_dict, infer_config, model_shapes)
-from l2s.models.vsr import build_vsr, load_vsr
+from l2s.models.vsr.convert import (check_keys, convert_state_dict, infer_config, model_shapes)
+from l2s.models.vsr import VSR_BASE, VSRConfig, build_vsr, load_vsr
 from tests.conftest import fixture_dir
 
 

@@ -1,5 +1,6 @@
 """The token n-gram language model of the lip reader: Kneser-Ney by hand, storage, shallow fusion, CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,11 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from l2s.config import VSR_TINY, VSRConfig
 from l2s.errors import ModelError
-from l2s.models.decoding import BeamSearchOptions, beam_search
-from l2s.models.ngram_lm import LM_FILE, NgramLM, NgramOptions, load_lm, save_lm
-from l2s.models.vsr import VSRModel, check_lm, load_vsr, save_vsr
+from l2s.models.vsr.decoding import BeamSearchOptions, beam_search
+from l2s.models.vsr.ngram_lm import LM_FILE, NgramLM, NgramOptions, load_lm, save_lm
+from l2s.models.vsr import VSR_TINY, VSRModel, check_lm, load_vsr, save_vsr
 from l2s.text.tokenizer import CharTokenizer
 
 # ids: 0 blank, 1 unk, 2 a, 3 b, 4 c, 5 sos/eos
@@ -96,9 +96,8 @@ def test_shallow_fusion_steers_an_undecided_search_to_the_language_model():
     assert best.scores["lm"] == pytest.approx(lm.sentence_logprob([C, A, B]), abs=1e-4)
 
 
-MICRO = VSRConfig.from_dict({**VSR_TINY.__dict__, "frontend_widths": (4, 4, 8, 8), "d_model": 16,
-                             "encoder_ffn": 32, "decoder_ffn": 32, "encoder_layers": 1, "decoder_layers": 1,
-                             "heads": 2})
+MICRO = dataclasses.replace(VSR_TINY, frontend_widths=(4, 4, 8, 8), d_model=16, encoder_ffn=32, decoder_ffn=32,
+                            encoder_layers=1, decoder_layers=1, heads=2)
 
 
 def test_lm_travels_with_the_vsr_checkpoint_and_sets_the_beam_weight(tmp_path):
@@ -141,7 +140,7 @@ def test_cli_estimates_a_model_and_transcribe_takes_it(tmp_path):
 
 def test_cli_tune_scores_every_setting_and_saves_the_best(tmp_path):
     from l2s.cli import main
-    from tests._melgen_corpus import tiny_corpus
+    from tests._tiny_corpus import tiny_corpus
 
     small = tiny_corpus()
     valid = small.data / "valid.jsonl"
@@ -173,16 +172,17 @@ def test_recipe_language_model_settings_are_checked_before_training():
     from l2s.errors import InputError
     from l2s.train.vsr import check_hparams
 
-    check_hparams({"lm_order": 0, "lm_weight": 0.0})
-    check_hparams({"lm_order": 6, "lm_weight": 0.5, "lm_discount": 0.75})
+    model = {"arch": "auto-avsr", "preset": "tiny"}  # the recipe's model, checked first
+    check_hparams({**model, "lm_order": 0, "lm_weight": 0.0})
+    check_hparams({**model, "lm_order": 6, "lm_weight": 0.5, "lm_discount": 0.75})
     for bad in ({"lm_order": -1}, {"lm_order": 2.5}, {"lm_order": 6, "lm_weight": -1.0},
                 {"lm_order": 6, "lm_discount": 1.5}):
-        with pytest.raises(InputError):
-            check_hparams(bad)
+        with pytest.raises(InputError, match="lm|order|weight|discount"):
+            check_hparams({**model, **bad})
 
 
 def test_the_distribution_cache_is_bounded_and_evicts_the_oldest():
-    from l2s.models import ngram_lm
+    from l2s.models.vsr import ngram_lm
 
     vocab = ngram_lm._CACHE_FLOATS  # large vocabulary: the cache keeps its minimum of 64 contexts
     lm = NgramLM.estimate([[2, 3, 4]], vocab, vocab - 1, vocab - 1, options=NgramOptions(order=2))

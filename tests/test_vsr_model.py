@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from l2s.config import CROP_SIZE, ROI_SIZE, VSR_TINY
+from l2s.config import CROP_SIZE, ROI_SIZE
 from l2s.errors import InputError
-from l2s.models.decoding import BeamSearchOptions
-from l2s.models.roi_transforms import AugmentOptions, augment_roi, roi_to_input
-from l2s.models.vsr import VSRModel, load_vsr, save_vsr
-from l2s.models.vsr_loss import add_sos_eos, label_smoothing_loss, pad_labels
+from l2s.models.vsr.decoding import BeamSearchOptions
+from l2s.models.vsr.roi_transforms import AugmentOptions, augment_roi, roi_to_input
+from l2s.models.vsr import VSR_TINY, VSRModel, load_vsr, save_vsr
+from l2s.models.vsr.loss import add_sos_eos, label_smoothing_loss, pad_labels
 from l2s.text import CharTokenizer
 
 # Tiny preset with one block per stage: the same code, faster tests.
@@ -134,7 +134,7 @@ class _BiasedLM:
 
 
 def test_language_model_hook_and_score_bookkeeping():
-    from l2s.models.decoding import beam_search
+    from l2s.models.vsr.decoding import beam_search
 
     model = VSRModel(CONFIG).eval()
     memory = torch.randn(8, CONFIG.d_model)

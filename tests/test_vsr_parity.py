@@ -8,12 +8,12 @@ from typing import Dict
 import pytest
 import torch
 
-from l2s.models.convert_auto_avsr import convert_state_dict, infer_config, load_checkpoint
-from l2s.models.decoding import greedy_ctc
-from l2s.models.roi_transforms import rgb_to_gray, roi_to_input
-from l2s.models.transformer_decoder import causal_mask
-from l2s.models.vsr import VSRModel, padding_mask
-from l2s.models.vsr_loss import add_sos_eos
+from l2s.models.vsr.convert import convert_state_dict, infer_config, load_checkpoint
+from l2s.models.vsr.decoding import greedy_ctc
+from l2s.models.vsr.roi_transforms import rgb_to_gray, roi_to_input
+from l2s.models.vsr.transformer_decoder import causal_mask
+from l2s.models.vsr.model import VSRModel, padding_mask
+from l2s.models.vsr.loss import add_sos_eos
 from tests.conftest import fixture_dir
 
 ATOL = RTOL = 1e-4

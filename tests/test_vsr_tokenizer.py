@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from l2s.config import VSR_TINY
+from l2s.models.vsr import VSR_TINY
 from l2s.errors import ModelError
 from l2s.text import CharTokenizer, SentencePieceTokenizer, load_tokenizer, tokenizer_files
 

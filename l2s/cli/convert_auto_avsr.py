@@ -19,7 +19,7 @@ def auto_avsr(checkpoint: str, out: str, spm: Optional[str], units: Optional[str
 
     Without --spm/--units the model reads token ids only; with them it transcribes text.
     """
-    from l2s.models.convert_auto_avsr import convert_auto_avsr
+    from l2s.models.vsr.convert import convert_auto_avsr
 
     ckpt = existing_file(checkpoint, "checkpoint")
     spm_path = existing_file(spm, "SentencePiece model") if spm is not None else None

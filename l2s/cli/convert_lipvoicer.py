@@ -38,7 +38,7 @@ def lipvoicer(melgen: str, asr: str, vocoder: str, vocoder_config: Optional[str]
     (LipVoicer itself loads the ASR guide non-strictly). The summary goes to stderr and the full
     record to OUT/conversion_report.json.
     """
-    from l2s.models.lipvoicer.bundle import LipVoicerSources, write_pipeline
+    from l2s.pipeline.lipvoicer import LipVoicerSources, write_pipeline
 
     src = LipVoicerSources(
         melgen=existing_file(melgen, "checkpoint"), asr=existing_file(asr, "checkpoint"),

@@ -19,10 +19,12 @@ from l2s.defaults import DEFAULT_ASR, NO_ASR
 @click.option("--model", default=None, metavar="NAME|DIR|HUB_ID",
               help=f"Pipeline to demonstrate (default: the bundled '{DEFAULT_MODEL}').")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Picks the clip and seeds its rendering and the sampler.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default: the model's).")
-@click.option("--solver", type=click.Choice(["ddpm", "dpmsolver++", "unipc"]), default=None,
-              help="Sampler (default: the model's).")
+              help="Picks the clip and seeds its rendering and the generator.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="The generator's sampler steps (default: the model's).")
+@click.option("--solver", default=None, metavar="NAME",
+              help="The generator's solver (default: the model's); a name it does not know is refused with the list "
+                   "of those it does.")
 @click.option("--asr", default=DEFAULT_ASR, show_default=True, metavar="whisper:NAME|none",
               help=f"ASR that transcribes the voiced audio for its WER ('{NO_ASR}' skips it).")
 @device_option()

@@ -55,7 +55,7 @@ def lm() -> None:
 def estimate(texts: Tuple[str, ...], out: str, model: str, order: int, discount: float, weight: float,
              valid: Tuple[str, ...]) -> None:
     """Count a Kneser-Ney n-gram model over the lip reader's tokens from TEXTS (manifests or text files)."""
-    from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
+    from l2s.models.vsr.ngram_lm import NgramLM, NgramOptions, save_lm
 
     tok = _reader(model).tokenizer
     sentences = list(_sentences(texts))
@@ -100,7 +100,7 @@ def tune(manifest: str, train_texts: Tuple[str, ...], model: str, orders: str, w
     from l2s.data.manifest import read_manifest
     from l2s.io.atomic import atomic_write_text
     from l2s.metrics.wer import corpus_counts
-    from l2s.models.ngram_lm import NgramLM, NgramOptions, save_lm
+    from l2s.models.vsr.ngram_lm import NgramLM, NgramOptions, save_lm
 
     # the grid first: a typo in it is refused before the lip reader is loaded and every clip encoded
     order_list, weight_list = _floats(orders), _floats(weights)

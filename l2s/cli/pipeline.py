@@ -7,10 +7,6 @@ from typing import Optional, Tuple
 
 import click
 
-from l2s.diffusion.options import SOLVERS, SamplerConfig
-
-_DEFAULT = SamplerConfig()
-
 
 def human_size(size: int) -> str:
     """``1234567`` -> ``"1.2 MB"`` (decimal units)."""
@@ -31,29 +27,32 @@ def pipeline() -> None:
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--vsr", "vsr", metavar="DIR", help="Lip reader model directory (or a training run folder).")
 @click.option("--aligner", "aligner", metavar="DIR",
-              help="Aligner model directory (timing head + duration model of that lip reader; `aligner` stage).")
-@click.option("--f0-ddsp", "f0_ddsp", metavar="DIR", help="F0 + DDSP coarse prior model directory.")
-@click.option("--melgen", "melgen", metavar="DIR", required=True, help="Mel generator (denoiser) model directory.")
-@click.option("--guide-asr", "guide_asr", metavar="DIR", help="Guide ASR model directory.")
+              help="Aligner model directory (timing head + duration model of that lip reader).")
+@click.option("--prior", "prior", metavar="DIR", help="Coarse prior (F0 + DDSP) model directory.")
+@click.option("--generator", "generator", metavar="DIR", required=True, help="Mel generator model directory.")
+@click.option("--guide", "guide", metavar="DIR|NAME",
+              help="Guide model directory, or a guide that needs none (whisper).")
 @click.option("--vocoder", "vocoder", metavar="DIR|NAME", required=True,
-              help="Vocoder model directory, or a registered training-free vocoder (griffinlim).")
+              help="Vocoder model directory, or a training-free vocoder (griffinlim).")
 @click.option("--name", required=True, help="Model id recorded in pipeline.yaml (e.g. synthgrid-small).")
 @click.option("--trained-on", default=None, metavar="CORPUS",
               help="Corpus family, e.g. synthgrid (synthetic-face models warn on real-world video).")
-@click.option("--solver", type=click.Choice(list(SOLVERS)), default=_DEFAULT.solver, show_default=True,
-              help="Default sampler.")
-@click.option("--steps", type=click.IntRange(min=1), default=_DEFAULT.steps,
-              help="Default sampler steps (default: every schedule step for ddpm, 20 for the others).")
-@click.option("--w-video", type=click.FloatRange(min=0), default=_DEFAULT.w_video, show_default=True,
-              help="Classifier-free video guidance weight.")
-@click.option("--w-asr", type=click.FloatRange(min=0), default=_DEFAULT.w_asr, show_default=True,
-              help="ASR guidance weight.")
-@click.option("--asr-start", type=click.IntRange(min=0), default=_DEFAULT.asr_start, show_default=True,
-              help="ASR guidance applies at schedule steps t <= this.")
-@click.option("--asr-end", type=click.IntRange(min=0), default=_DEFAULT.asr_end, show_default=True,
-              help="... and at steps t >= this (the last steps are left to the denoiser).")
-@click.option("--start-step", type=click.IntRange(min=1), default=_DEFAULT.start_step,
-              help="Shallow diffusion from the DDSP prior noised to this step (default: from pure noise).")
+@click.option("--solver", default=None, metavar="NAME",
+              help="The generator's default solver (default: its architecture's; a diffusion generator's is "
+                   "LipVoicer's ddpm over every schedule step).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="The generator's default steps (a diffusion generator's default: every schedule step for ddpm, "
+                   "20 for the others).")
+@click.option("--start-step", type=click.IntRange(min=1), default=None,
+              help="Shallow diffusion from the coarse prior noised to this step (default: from pure noise).")
+@click.option("--asr-start", type=click.IntRange(min=0), default=None,
+              help="The guide applies at schedule steps t <= this (a diffusion generator's default: 270).")
+@click.option("--asr-end", type=click.IntRange(min=0), default=None,
+              help="... and at steps t >= this (default 0; the last steps are left to the generator).")
+@click.option("--w-video", type=click.FloatRange(min=0), default=None,
+              help="Classifier-free video guidance weight (default: LipVoicer's w1).")
+@click.option("--w-asr", type=click.FloatRange(min=0), default=None,
+              help="Guide weight (default: LipVoicer's w2; 0: the text does not steer the speech).")
 @click.option("--beam-size", type=click.IntRange(min=0), default=0, show_default=True,
               help="Lip reader decoding: 0 greedy CTC, else the joint CTC/attention beam width.")
 @click.option("--half", is_flag=True, help="Store float weights as float16 (half the size; loads as float32).")
@@ -62,27 +61,32 @@ def pipeline() -> None:
 @click.option("--eval-report", "eval_reports", multiple=True, type=click.Path(exists=True), metavar="REPORT",
               help="An `l2s evaluate` report.json (or its folder) whose figures and command go into the card "
                    "(repeatable).")
-def build(out: str, vsr: Optional[str], aligner: Optional[str], f0_ddsp: Optional[str], melgen: str,
-          guide_asr: Optional[str], vocoder: str, name: str, trained_on: Optional[str], solver: str,
-          steps: Optional[int], w_video: float, w_asr: float, asr_start: int, asr_end: int,
-          start_step: Optional[int], beam_size: int, half: bool, card_file: Optional[str],
+def build(out: str, vsr: Optional[str], aligner: Optional[str], prior: Optional[str], generator: str,
+          guide: Optional[str], vocoder: str, name: str, trained_on: Optional[str], solver: Optional[str],
+          steps: Optional[int], start_step: Optional[int], asr_start: Optional[int], asr_end: Optional[int],
+          w_video: Optional[float], w_asr: Optional[float], beam_size: int, half: bool, card_file: Optional[str],
           eval_reports: Tuple[str, ...]) -> None:
     """Assemble OUT from trained component model directories.
 
     Each component is copied into OUT/<component>/ after checking it holds the right kind of model
-    and our signal contract; the pipeline is loaded once before OUT appears (atomically). OUT/README.md
-    is its model card (Hugging Face metadata: licence, library_name l2s, training data, results).
+    and our signal contract; the pipeline is loaded once before OUT appears (atomically). The
+    sampler options set the generator's defaults in pipeline.yaml; an option its architecture does
+    not have is refused. OUT/README.md is its model card (Hugging Face metadata: licence,
+    library_name l2s, training data, results).
     """
+    from l2s.diffusion.guidance import Guidance
     from l2s.pipeline.build import build_pipeline, directory_size
     from l2s.pipeline.card import card_text_from
 
-    given = {"vsr": vsr, "aligner": aligner, "f0_ddsp": f0_ddsp, "melgen": melgen, "guide_asr": guide_asr,
-             "vocoder": vocoder}
-    sampler = SamplerConfig(solver=solver, steps=steps, w_video=w_video, w_asr=w_asr, asr_start=asr_start,
-                            asr_end=asr_end, start_step=start_step)
+    given = {"vsr": vsr, "aligner": aligner, "prior": prior, "generator": generator, "guide": guide, "vocoder": vocoder}
+    options = {"solver": solver, "steps": steps, "start_step": start_step, "asr_start": asr_start,
+               "asr_end": asr_end}
     card = card_text_from(card_file, eval_reports)
     path = build_pipeline(out, {k: v for k, v in given.items() if v is not None}, name=name, trained_on=trained_on,
-                          sampler=sampler, vsr_beam_size=beam_size, half=half, card=card)
+                          generator={k: v for k, v in options.items() if v is not None},
+                          guidance=Guidance(**{k: v for k, v in (("w_video", w_video), ("w_asr", w_asr))
+                                               if v is not None}),
+                          vsr_beam_size=beam_size, half=half, card=card)
     parts = ", ".join(k for k, v in given.items() if v is not None)
     storage = "float16" if half else "as trained"
     click.echo(f"built pipeline '{name}' in {Path(path)}: {parts}; {human_size(directory_size(path))} "

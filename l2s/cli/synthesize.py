@@ -335,16 +335,18 @@ def _to_do(jobs, plot: bool, overwrite: bool, transcripts: Tuple[str, ...] = (),
               help="Steer each input toward the text of the <name>.txt beside it (a corpus clip's transcript).")
 @click.option("--ref-audio", default=None, metavar="WAV",
               help="A recording whose voice to use (if the model takes one).")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default: the model's).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="The generator's sampler steps (default: the model's).")
 @click.option("--w-asr", type=click.FloatRange(min=0), default=None, help="ASR guidance weight (0 disables it).")
 @click.option("--w-video", type=click.FloatRange(min=0), default=None,
               help="Classifier-free video guidance weight (0 disables it).")
 @click.option("--seed", type=int, default=None, help="Seed for reproducible output.")
-@click.option("--solver", type=click.Choice(["ddpm", "dpmsolver++", "unipc"]), default=None,
-              help="Sampler (default: the model's).")
+@click.option("--solver", default=None, metavar="NAME",
+              help="The generator's solver (default: the model's); a name it does not know is refused with the list "
+                   "of those it does.")
 @click.option("--start-step", type=click.IntRange(min=0), default=None,
-              help="Shallow diffusion: start from the DDSP prior noised to this step (default: the model's); "
-                   "0 starts from pure noise.")
+              help="Shallow diffusion: start from the coarse prior noised to this step of the generator's schedule "
+                   "(default: the model's); 0 starts from pure noise.")
 @device_option()
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default="wav", show_default=True,
               help="Output type in folder mode and for -o -: audio (wav, flac, ogg, mp3) or the input's picture "
@@ -425,6 +427,7 @@ def synthesize(inputs, output, model, text, text_from_txt, ref_audio, steps, w_a
         if subtitles and pipe.aligner is None:
             raise InputError(f"--output-format {transcript_format}: {pipe.model_id} has no lip reader to place the "
                              "text on the timeline (txt only)")
+        pipe.generator_settings(steps=steps, solver=solver, start_step=start_step)  # an option it lacks: refused once
         pipe_opts = dict(text=text, ref_audio=ref, steps=steps, w_asr=w_asr, w_video=w_video, seed=seed,
                          solver=solver, start_step=start_step)
         run = RunOptions(pipe_opts=pipe_opts, plot=plot, plot_reference=plot_reference, transcripts=transcripts,

@@ -7,9 +7,10 @@ import click
 @click.argument("hparams", type=click.Path(dir_okay=False))
 @click.pass_context
 def train(ctx: click.Context, hparams: str) -> None:
-    """Train the stage a HyperPyYAML recipe names (vsr, f0_ddsp, asr_guide, melgen, vocoder).
+    """Train the stage a HyperPyYAML recipe names (vsr, prior, guide, generator, vocoder).
 
-    Extra ``--key=value`` options override recipe values; SpeechBrain's run options
+    Extra ``--key=value`` options override recipe values (``--model={layers: 12}`` changes fields
+    of the model's config, ``--preset=tiny`` its size preset); SpeechBrain's run options
     (``--device``, ``--distributed_backend``, ``--precision``...) are accepted too.
     Under ``torchrun --nproc_per_node N`` the same command trains with DDP
     (gloo on CPU, nccl on GPU).

@@ -49,8 +49,8 @@ def transcribe(videos, model: str, sidecar: str, beam: int, lm_path: str, lm_wei
     from l2s.cli._common import STDIO, input_path
     from l2s.cli._options import quiet_native_logs
     from l2s.device import resolve_device
-    from l2s.models.ngram_lm import load_lm
     from l2s.models.vsr import check_lm, load_vsr
+    from l2s.models.vsr.ngram_lm import load_lm
     from l2s.vision.roi import extract_roi
 
     if STDIO in videos and len(videos) > 1:

@@ -1,9 +1,13 @@
-"""Diffusion: noise schedules, guidance terms (pure functions) and the reverse loop.
+"""Sampling mels from noise: schedules, guidance terms (pure functions) and the reverse loop.
 
-* :mod:`l2s.diffusion.schedules`: the LipVoicer linear schedule and diffusers schedulers built from it.
-* :mod:`l2s.diffusion.guidance`: classifier-free guidance, the ASR gradient term, the shallow-diffusion start.
+* :mod:`l2s.diffusion.schedules`: the training noise schedule a checkpoint stores (:class:`NoiseScheduleConfig`),
+  the schedule it describes and diffusers schedulers built from it.
+* :mod:`l2s.diffusion.steps`: the step embedding, forward noising and the output parameterisations.
+* :mod:`l2s.diffusion.guidance`: the guidance terms (classifier-free, the guide's gradient, the shallow-diffusion
+  start).
 * :mod:`l2s.diffusion.sampler`: the reverse loop, written once, for every solver.
-* :mod:`l2s.diffusion.options`: its settings (:class:`SamplerConfig`), importable without torch.
+* :mod:`l2s.diffusion.options`: the settings, importable without torch: the solvers (:data:`SOLVERS`), a
+  diffusion generator's :class:`DiffusionSettings` and the guidance weights (:class:`Guidance`).
 
 The names below are imported on first use, so ``l2s.diffusion.options`` loads without torch.
 """
@@ -12,10 +16,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "DiffusionSchedule": "schedules", "linear_schedule": "schedules", "make_scheduler": "schedules",
+    "DiffusionSchedule": "schedules", "NoiseScheduleConfig": "schedules", "build_schedule": "schedules",
+    "check_schedule": "schedules", "linear_schedule": "schedules", "make_scheduler": "schedules",
     "cfg": "guidance", "asr_guidance": "guidance", "noised_prior": "guidance",
-    "SamplerConfig": "options", "SampleResult": "sampler", "StepRecord": "sampler", "GaussianNoise": "sampler",
-    "ReplayNoise": "sampler", "sample": "sampler",
+    "SOLVERS": "options", "Guidance": "options", "DiffusionSettings": "options",
+    "SampleResult": "sampler", "StepRecord": "sampler", "GaussianNoise": "sampler", "ReplayNoise": "sampler",
+    "sample": "sampler",
 }
 __all__ = list(_EXPORTS)
 

@@ -1,4 +1,4 @@
-"""Guidance terms, as pure tensor functions (no networks, no state).
+"""Guidance: its weights (:class:`Guidance`) and its terms, as pure tensor functions (no networks, no state).
 
 The sampler calls these; networks only supply ``eps`` and gradients. Notation
 follows LipVoicer (Yemini et al., 2024): ``w_video`` is w1 (classifier-free
@@ -8,6 +8,8 @@ guidance on the video), ``w_asr`` is w2 (ASR classifier guidance).
 from __future__ import annotations
 
 import torch
+
+from l2s.diffusion.options import Guidance  # noqa: F401  (re-exported: the guidance weights)
 
 
 def cfg(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w_video: float) -> torch.Tensor:

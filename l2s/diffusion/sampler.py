@@ -4,13 +4,14 @@ One step at diffusion index ``t`` (0 is the cleanest):
 
 1. ``e_c = eps_cond(x, t)``; with ``w_video > 0`` also ``e_u = eps_uncond(x, t)`` and
    ``e = cfg(e_c, e_u, w_video)``;
-2. if an ASR loss is given and ``t <= asr_start``: ``g = d loss(x, t) / d x`` and
+2. if an ASR loss is given and ``asr_end <= t <= asr_start``: ``g = d loss(x, t) / d x`` and
    ``e = asr_guidance(e, g, abar_t, w_asr)``;
 3. update ``x`` with the solver: ``"ddpm"`` is LipVoicer's ancestral step with its sigma
    (every step of the schedule), ``"dpmsolver++"``/``"unipc"`` are diffusers' few-step solvers.
 
-The networks come in as callables, so the loop knows nothing about MelGen or the ASR; the
-noise comes from a :class:`NoiseSource`, so a recorded run can be replayed exactly.
+The networks come in as callables, so the loop knows nothing about MelGen or the guide; the
+noise comes from a :class:`NoiseSource`, so a recorded run can be replayed exactly. A diffusion
+generator's sampler settings are a :class:`DiffusionSettings`, in units of its own schedule.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
 import torch
 
-from l2s.diffusion.guidance import asr_guidance, cfg, noised_prior
-from l2s.diffusion.options import SOLVERS, SamplerConfig  # noqa: F401  (re-exported: the sampler's options)
+from l2s.diffusion.guidance import Guidance, asr_guidance, cfg, noised_prior
+from l2s.diffusion.options import SOLVERS, DiffusionSettings  # noqa: F401  (re-exported: a generator's settings)
 from l2s.diffusion.schedules import DiffusionSchedule, make_scheduler
 from l2s.errors import InputError
 
@@ -54,18 +55,18 @@ class SampleResult:
     Attributes:
         mel: ``(B, 80, T)`` the clean sample x_0 in model space (``mel_norm``).
         timesteps: the step indices visited, in order.
-        melgen_evals: denoiser forward passes (2 per step with CFG).
-        asr_evals: ASR forward+backward passes.
+        generator_evals: generator network passes (2 per step with classifier-free guidance).
+        guide_evals: guide forward+backward passes.
     """
 
     mel: torch.Tensor
     timesteps: Tuple[int, ...]
-    melgen_evals: int
-    asr_evals: int
+    generator_evals: int
+    guide_evals: int
 
     @property
     def network_evals(self) -> int:
-        return self.melgen_evals + self.asr_evals
+        return self.generator_evals + self.guide_evals
 
 
 class NoiseSource(Protocol):
@@ -126,7 +127,7 @@ def loss_gradient(loss_fn: LossFn, x: torch.Tensor, t: torch.Tensor) -> Tuple[to
     return loss.detach(), grad
 
 
-def _timesteps(config: SamplerConfig, schedule: DiffusionSchedule, start: int):
+def _timesteps(config: DiffusionSettings, schedule: DiffusionSchedule, start: int):
     """The steps to visit and, for diffusers solvers, the scheduler that visits them."""
     if config.solver == "ddpm":
         if config.steps is not None and config.steps != start + 1:
@@ -151,7 +152,8 @@ def sample(
     eps_cond: EpsFn,
     schedule: DiffusionSchedule,
     shape: Sequence[int],
-    config: SamplerConfig = SamplerConfig(),
+    config: DiffusionSettings = DiffusionSettings(),
+    guidance: Guidance = Guidance(),
     eps_uncond: Optional[EpsFn] = None,
     asr_loss: Optional[LossFn] = None,
     prior: Optional[torch.Tensor] = None,
@@ -166,7 +168,8 @@ def sample(
         eps_cond: the conditioned denoiser (the video already bound to it).
         schedule: the schedule the denoiser was trained with.
         shape: ``(B, 80, T)`` of the sample.
-        config: solver, steps and guidance weights.
+        config: solver, steps, shallow start and the guide's step range.
+        guidance: the weights of classifier-free guidance and of the guide.
         eps_uncond: the denoiser with the null condition (needed when ``w_video > 0``).
         asr_loss: the guide's loss toward the text (CTC); ``None`` or ``w_asr = 0`` disables it.
         prior: ``(B, 80, T)`` model-space prior mel for shallow diffusion (``config.start_step``).
@@ -179,7 +182,7 @@ def sample(
         The sample and how many network evaluations it took.
     """
     shape = tuple(int(s) for s in shape)
-    if config.w_video > 0 and eps_uncond is None:
+    if guidance.w_video > 0 and eps_uncond is None:
         raise InputError("w_video > 0 needs the unconditional denoiser (eps_uncond)")
     start = schedule.num_steps - 1 if config.start_step is None else int(config.start_step)
     if not 0 <= start < schedule.num_steps:
@@ -189,32 +192,32 @@ def sample(
     noise = GaussianNoise() if noise is None else noise
     like = torch.empty(0, device=device)
     timesteps, scheduler = _timesteps(config, schedule, start)
-    use_asr = asr_loss is not None and config.w_asr > 0
+    use_asr = asr_loss is not None and guidance.w_asr > 0
 
     x = noise.initial(shape, like)
     if config.start_step is not None:
         x = noised_prior(prior.to(like.device, like.dtype), schedule.alpha_bars[start], x)
-    melgen_evals = asr_evals = 0
+    generator_evals = guide_evals = 0
     steps_iter = progress(timesteps) if progress is not None else timesteps
     for k, t in enumerate(steps_iter):
         tt = torch.full((shape[0], 1), float(t), device=like.device)
         x_in = x
         with torch.no_grad():
             e_c = eps_cond(x, tt)
-            melgen_evals += 1
+            generator_evals += 1
             e_u = None
-            if config.w_video > 0:
+            if guidance.w_video > 0:
                 e_u = eps_uncond(x, tt)
-                melgen_evals += 1
-                e_cfg = cfg(e_c, e_u, config.w_video)
+                generator_evals += 1
+                e_cfg = cfg(e_c, e_u, guidance.w_video)
             else:
                 e_cfg = e_c
         e, loss, grad = e_cfg, None, None
         abar_t = schedule.alpha_bars[t].to(like.device)
         if use_asr and config.asr_end <= t <= config.asr_start:
             loss, grad = loss_gradient(asr_loss, x, tt)
-            asr_evals += 1
-            e = asr_guidance(e_cfg, grad, abar_t, config.w_asr)
+            guide_evals += 1
+            e = asr_guidance(e_cfg, grad, abar_t, guidance.w_asr)
         if on_step is not None:
             on_step(StepRecord(k, t, x_in.detach(), e_c.detach(), None if e_u is None else e_u.detach(),
                                e_cfg.detach(), loss, grad, e.detach()))
@@ -223,7 +226,7 @@ def sample(
                 x = _ddpm_step(x, e, t, schedule, noise, k, like)
             else:
                 x = scheduler.step(e, t, x).prev_sample
-    return SampleResult(mel=x, timesteps=tuple(timesteps), melgen_evals=melgen_evals, asr_evals=asr_evals)
+    return SampleResult(mel=x, timesteps=tuple(timesteps), generator_evals=generator_evals, guide_evals=guide_evals)
 
 
 def _ddpm_step(x: torch.Tensor, eps: torch.Tensor, t: int, schedule: DiffusionSchedule,

@@ -1,4 +1,10 @@
-"""Noise schedules: LipVoicer's linear DDPM schedule, and diffusers schedulers built from the same betas.
+"""Noise schedules: the configuration a network is trained with, the schedule it describes, and diffusers
+schedulers built from the same betas.
+
+* :class:`NoiseScheduleConfig`: what a checkpoint stores (kind, steps, betas); :func:`build_schedule` turns it
+  into a :class:`DiffusionSchedule`, so trainer and sampler read the same ``abar``; :func:`check_schedule`
+  refuses a guide and a generator trained on different ones.
+* :func:`make_scheduler`: diffusers' scheduler for one of the :data:`~l2s.diffusion.options.SOLVERS`.
 
 LipVoicer (after DiffWave) uses ``beta = linspace(beta_0, beta_T, T)`` in float32 and
 computes ``abar_t = prod_{s<=t} (1 - beta_s)`` as a *sequential* float32 product, which
@@ -12,19 +18,37 @@ import contextlib
 import importlib.abc
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import torch
 
-from l2s.errors import InputError
+from l2s.diffusion.options import SOLVERS
+from l2s.errors import InputError, ModelError
 
 #: LipVoicer's production schedule (``configs/config.yaml``).
 LIPVOICER_T = 400
 LIPVOICER_BETA_0 = 1e-4
 LIPVOICER_BETA_T = 0.02
 
-#: Solvers :func:`make_scheduler` knows, by our name.
-DIFFUSERS_SOLVERS = ("ddpm", "dpmsolver++", "unipc")
+SCHEDULE_KINDS = ("linear", "cosine")
+
+
+@dataclass(frozen=True)
+class NoiseScheduleConfig:
+    """The training noise schedule; the sampler must use the same one (it travels in the checkpoint).
+
+    Attributes:
+        kind: ``"linear"`` (LipVoicer/DiffWave: ``linspace(beta_0, beta_T, num_steps)``) or ``"cosine"``
+            (Nichol & Dhariwal's ``squaredcos_cap_v2``, built with diffusers; ``beta_0``/``beta_T`` unused).
+        num_steps: ``T`` discrete steps (LipVoicer: 400).
+        beta_0: first beta of the linear schedule.
+        beta_T: last beta of the linear schedule.
+    """
+
+    kind: str = "linear"
+    num_steps: int = LIPVOICER_T
+    beta_0: float = LIPVOICER_BETA_0
+    beta_T: float = LIPVOICER_BETA_T
 
 
 @dataclass(frozen=True)
@@ -92,7 +116,7 @@ def make_scheduler(solver: str, schedule: DiffusionSchedule, **overrides: Any):
     if solver == "unipc":
         return UniPCMultistepScheduler(**{**common, "solver_order": 2, "predict_x0": True,
                                           "thresholding": False, **overrides})
-    raise InputError(f"unknown solver {solver!r}; expected one of {DIFFUSERS_SOLVERS}")
+    raise InputError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
@@ -130,3 +154,29 @@ def _scheduler_classes() -> Tuple[Any, Any, Any]:
     with _refused("torch._dynamo") if "diffusers" not in sys.modules else contextlib.nullcontext():
         from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
     return DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+
+def build_schedule(config: NoiseScheduleConfig) -> DiffusionSchedule:
+    """The schedule described by ``config`` (``linear``: LipVoicer's; ``cosine``: diffusers' squaredcos_cap_v2)."""
+    if config.kind == "linear":
+        return linear_schedule(config.num_steps, config.beta_0, config.beta_T)
+    if config.kind == "cosine":
+        _scheduler_classes()  # diffusers loads without torch's compiler
+        from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar
+
+        return DiffusionSchedule.from_betas(betas_for_alpha_bar(config.num_steps, alpha_transform_type="cosine"))
+    raise InputError(f"unknown noise schedule {config.kind!r}; expected one of {SCHEDULE_KINDS}")
+
+
+def check_schedule(guide: Optional[NoiseScheduleConfig], generator: Optional[NoiseScheduleConfig],
+                   where: str = "pipeline") -> None:
+    """Refuse a guide trained on another noise schedule than the generator's: its ``x_t`` would mean other
+    things, and its gradient would steer toward noise. ``None`` (a guide that reads any schedule, a generator
+    without one) always passes.
+
+    Raises:
+        ModelError: both have a schedule and they differ.
+    """
+    if guide is not None and generator is not None and guide != generator:
+        raise ModelError(f"{where}: the guide was trained on the noise schedule {guide}, the generator on "
+                         f"{generator}; they must be the same")

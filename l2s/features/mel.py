@@ -142,3 +142,10 @@ def wav_to_mel(wav: torch.Tensor, normalized: bool = True, peak: Optional[float]
         wav = peak_normalize(wav, peak)
     log_mel = _module(str(wav.device))(wav)
     return normalize_log_mel(log_mel) if normalized else log_mel
+
+
+def mel_mask(lengths: Optional[torch.Tensor], frames: int, batch: int, device: torch.device) -> torch.Tensor:
+    """``(B, 1, T)`` float mask, 1 on the valid frames of a padded mel batch (all ones when ``lengths`` is None)."""
+    if lengths is None:
+        return torch.ones(batch, 1, frames, device=device)
+    return (torch.arange(frames, device=device)[None] < lengths.to(device)[:, None]).float()[:, None]

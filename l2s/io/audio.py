@@ -3,14 +3,9 @@ atomically.
 
 Everything returned is the contract waveform: ``(N,)`` float32 mono at
 :data:`l2s.config.SAMPLE_RATE` (16 kHz). Multi-channel input is downmixed by
-averaging the channels.
-
-API CONTRACT (signatures are fixed; other modules code against them):
-
-    def read_audio(path) -> np.ndarray          # (N,) float32 mono at CONTRACT.audio.sample_rate
-    def write_wav(path, wav, sample_rate=CONTRACT.audio.sample_rate) -> None   # atomic, PCM_16
-    def write_audio(path, wav, sample_rate) -> None   # atomic; wav, flac, ogg or mp3 by the suffix
-    def resample(wav, orig_sr, target_sr) -> np.ndarray   # polyphase (scipy.signal.resample_poly)
+averaging the channels. :func:`read_audio` reads a file, :func:`write_wav` writes
+16-bit PCM atomically, :func:`write_audio` writes wav, flac, ogg or mp3 by the suffix (atomically),
+:func:`resample` converts rates (polyphase filtering).
 """
 
 from __future__ import annotations

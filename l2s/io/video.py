@@ -19,25 +19,15 @@ Rotation: a display matrix (or the legacy ``rotate`` tag) is applied, so frames
 are upright as a player shows them; widths and heights reported here are the
 displayed ones.
 
-API CONTRACT (signatures are fixed, other modules code against them):
+The functions:
 
-    @dataclass(frozen=True)
-    class VideoClip:
-        frames: np.ndarray           # (T, H, W, 3) uint8 RGB at CONTRACT.video.fps, rotation applied
-        fps: float                   # always CONTRACT.video.fps after resampling
-        source_fps: Optional[float]  # average rate of the source stream
-        audio: Optional[np.ndarray]  # (N,) float32 mono at CONTRACT.audio.sample_rate, or None
-        duration: float              # seconds of the video stream
-        @property num_frames, height, width
-
-    def probe_video(path) -> VideoInfo   # cheap metadata: duration, fps, width, height, has_audio, rotation
-    def read_video(path, with_audio=True, max_frames=None) -> VideoClip
-        # raises l2s.errors.InputError with a one-line reason for: missing file, directory, empty,
-        # truncated/corrupt, not a media file, audio-only (no video stream)
-    def iter_video_frames(path) -> Iterator[np.ndarray]  # streaming, 25 fps, bounded memory
-    def decode_ahead(path, depth=DECODE_AHEAD) -> Iterator[np.ndarray]  # the same, decoded in a background thread
-    def write_video(path, frames, fps=25, audio=None, crf=23) -> None   # H.264 yuv420p (+AAC), atomic
-    def mux_audio(video_path, wav, out_path) -> None  # copy video stream, encode wav (16 kHz mono) as AAC, atomic
+* :func:`probe_video`: cheap metadata (:class:`VideoInfo`: duration, fps, size, audio, rotation);
+* :func:`read_video`: the whole clip (:class:`VideoClip`: ``(T, H, W, 3)`` uint8 RGB frames at 25 fps and the
+  ``(N,)`` float32 mono 16 kHz audio, if any);
+* :func:`iter_video_frames`: the frames one by one at 25 fps, in bounded memory;
+* :func:`decode_ahead`: the same, decoded in a background thread;
+* :func:`write_video` (H.264 yuv420p, + AAC) and :func:`mux_audio` (the video stream copied, a wav encoded as
+  AAC), both atomic.
 """
 
 from __future__ import annotations

@@ -24,10 +24,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from l2s.config import CONTRACT, MEL_FRAMES_PER_VIDEO_FRAME
-from l2s.errors import InputError
+from l2s.errors import InputError, ModelError
 from l2s.features.mel import wav_to_mel
-from l2s.hub import load_module, save_model_dir
+from l2s.hub import load_model_dir, resolve, save_model_dir
 from l2s.metrics.base import Score
+from l2s.structs import from_dict
 
 KIND = "sync_expert"
 LABEL = "l2s sync expert (not comparable with published LSE-C/LSE-D)"
@@ -251,12 +252,22 @@ def sync_score(model: SyncExpert, roi: np.ndarray, wav: np.ndarray, max_offset: 
 
 def save_sync_expert(model: SyncExpert, path: Union[str, Path]) -> Path:
     """Write a model directory (``config.yaml`` + ``model.safetensors``, see :mod:`l2s.hub`)."""
-    return save_model_dir(path, KIND, model.config, model.state_dict())
+    return save_model_dir(path, KIND, KIND, model.config, model.state_dict())
 
 
 def load_sync_expert(path: Union[str, Path]) -> SyncExpert:
-    """Read a sync expert written by :func:`save_sync_expert`."""
-    return load_module(path, KIND, lambda c: SyncExpert(SyncExpertConfig(**c)))
+    """Read a sync expert written by :func:`save_sync_expert` (a path, bundled name or hub id), in eval mode.
+
+    Raises:
+        ModelError: not a sync expert directory, or weights that do not fit its config.
+    """
+    stored = load_model_dir(resolve(path), kind=KIND)
+    model = SyncExpert(from_dict(SyncExpertConfig, stored.config, f"{stored.path}: config", ModelError))
+    try:
+        model.load_state_dict(stored.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{stored.path}: not a loadable {KIND} checkpoint ({str(exc).splitlines()[0]})") from None
+    return model.eval()
 
 
 __all__ = ["LABEL", "SyncExpert", "SyncExpertConfig", "SyncScore", "SyncTrainConfig", "load_pairs",

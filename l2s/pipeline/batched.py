@@ -13,22 +13,25 @@ length gives what its chunks give alone, up to float rounding (tested on CPU).
 
 Batches are used where they pay and give the same result: :func:`chunk_batch_size` is
 :attr:`CUDA_BATCH` on CUDA and 1 (one by one) elsewhere, unless the pipeline's ``chunk_batch``
-attribute says otherwise; and only with l2s's own denoiser (LipVoicer's MelGen is built for one
-clip) and without ASR guidance, whose gradient scaling couples the items of a batch (as in
-LipVoicer, where a batch holds one clip).
+attribute says otherwise; and only with a generator that declares ``batches`` (its ``sample`` takes
+the :class:`~l2s.models.generator.base.GeneratorInputs` of several clips and draws each item's noise
+from the noise source; l2s's denoiser does, LipVoicer's MelGen is built for one clip) and without
+the guide's gradient, whose scaling couples the items of a batch (as in LipVoicer, where a batch
+holds one clip). Other generators take the one-by-one path.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from l2s.config import MEL_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME
-from l2s.diffusion.sampler import GaussianNoise, SamplerConfig
+from l2s.diffusion.guidance import Guidance
+from l2s.diffusion.sampler import GaussianNoise
+from l2s.models.generator.base import GeneratorInputs
 from l2s.pipeline.chunking import Chunk, ChunkOutput
-from l2s.pipeline.generators import L2S_ARCH, GeneratorInputs
 from l2s.pipeline.inputs import ClipInput
 from l2s.pipeline.words import greedy_word_spans
 
@@ -39,13 +42,14 @@ if TYPE_CHECKING:
 CUDA_BATCH = 8
 
 
-def chunk_batch_size(pipe: "Lip2Speech", config: SamplerConfig, num_chunks: int) -> int:
+def chunk_batch_size(pipe: "Lip2Speech", guidance: Guidance, num_chunks: int) -> int:
     """How many chunks to run together (1: one by one)."""
     wanted = getattr(pipe, "chunk_batch", None)
     if wanted is None:
         wanted = CUDA_BATCH if pipe.device.type == "cuda" else 1
-    guided = pipe.guide is not None and config.w_asr > 0
-    if wanted <= 1 or num_chunks <= 1 or guided or pipe.generator.arch != L2S_ARCH or pipe.vsr is None:
+    guided = pipe.guide is not None and guidance.w_asr > 0
+    batches = getattr(pipe.generator, "batches", False)  # a generator that does not say cannot
+    if wanted <= 1 or num_chunks <= 1 or guided or not batches or pipe.vsr is None:
         return 1
     return min(int(wanted), num_chunks)
 
@@ -90,14 +94,14 @@ def _generators(seeds: Sequence[Optional[int]], device: torch.device) -> List[to
 
 
 def batched_chunk_outputs(pipe: "Lip2Speech", clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
-                          speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
-                          seed: Optional[int], batch: int) -> Iterator[ChunkOutput]:
-    """The chunks' outputs in order, computed ``batch`` chunks at a time (see the module docstring)."""
-    from l2s.pipeline.pipeline import STAGES
+                          speaker: Optional[torch.Tensor], ref_level: Optional[float], settings: Any,
+                          guidance: Guidance, seed: Optional[int], batch: int) -> Iterator[ChunkOutput]:
+    """The chunks' outputs in order, computed ``batch`` chunks at a time (see the module docstring).
 
-    # the pipeline's timing keys (the generator's is named "sampler" or, after the stage's renaming, "generator")
-    vsr_stage, prior_stage = "vsr", "prior"
-    generator_stage = next(s for s in STAGES if s in ("sampler", "generator"))
+    ``settings`` are the generator's sampler settings, ``guidance`` the weights (no guide's loss: a batch is
+    never steered toward a text, see :func:`chunk_batch_size`).
+    """
+    generator = pipe.generator.with_settings(settings)
     per = MEL_FRAMES_PER_VIDEO_FRAME
     for first in range(0, len(chunks), batch):
         group = chunks[first:first + batch]
@@ -105,7 +109,7 @@ def batched_chunk_outputs(pipe: "Lip2Speech", clip: ClipInput, chunks: List[Chun
         indices = range(first, first + len(group))
         seeds = [None if seed is None else seed + i for i in indices]
         roi = torch.as_tensor(np.stack([clip.roi[s.start:s.end] for s in spans]))
-        with pipe._timed(vsr_stage), torch.no_grad():
+        with pipe._timed("vsr"), torch.no_grad():
             features = pipe.vsr.encode(roi.to(pipe.device))
             beam = pipe.vsr.beam_options(pipe.spec.vsr_beam_size)
             readings = [pipe.vsr.decode_features(features[k], beam) if texts[i] is None else None
@@ -114,15 +118,14 @@ def batched_chunk_outputs(pipe: "Lip2Speech", clip: ClipInput, chunks: List[Chun
         spk = None if speaker is None else speaker.to(pipe.device).expand(size, -1)
         prior = None
         if pipe.prior_model is not None:
-            with pipe._timed(prior_stage), torch.no_grad():
+            with pipe._timed("prior"), torch.no_grad():
                 level = None if ref_level is None else torch.full((size,), float(ref_level), device=pipe.device)
                 prior = pipe.prior_model(features, speaker=spk if pipe._prior_embeds else None,
                                          generator=_generators(seeds, pipe.device), ref_log_f0=level)
         inputs = GeneratorInputs(roi=roi, features=features, prior_mel=None if prior is None else prior.mel_norm,
                                  speaker=spk)
-        with pipe._timed(generator_stage):
-            sample = pipe.generator.sample(inputs, config, pipe.schedule, None,
-                                           StackedNoise([GaussianNoise(s) for s in seeds]))
+        with pipe._timed("generator"):
+            sample = generator.sample(inputs, guidance, None, StackedNoise([GaussianNoise(s) for s in seeds]))
         mels = sample.mel.float().cpu().numpy()
         f0s = None if prior is None else prior.f0.float().cpu().numpy()
         prior_mels = None if prior is None else prior.mel_norm.float().cpu().numpy()

@@ -4,8 +4,8 @@ Each stage trainer exports an l2s model directory (``<output_folder>/model``); a
 directories side by side plus ``pipeline.yaml`` (:mod:`l2s.pipeline.spec`)::
 
     build_pipeline("l2s/pretrained/synthgrid-small",
-                   {"vsr": "runs/vsr/model", "f0_ddsp": "runs/f0/model", "melgen": "runs/melgen/model",
-                    "guide_asr": "runs/guide/model", "vocoder": "runs/vocoder/model"},
+                   {"vsr": "runs/vsr/model", "prior": "runs/prior/model", "generator": "runs/generator/model",
+                    "guide": "runs/guide/model", "vocoder": "runs/vocoder/model"},
                    name="synthgrid-small", trained_on="synthgrid")
 
 The directory is assembled beside ``out_dir`` and renamed into place, and it is loaded once with
@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Set, Union
+from typing import Any, Dict, Mapping, Optional, Set, Union
 
 import torch
 
-from l2s.diffusion.sampler import SamplerConfig
+from l2s.arch import lookup, named_members, settings_of
+from l2s.diffusion.guidance import Guidance
 from l2s.errors import InputError
 from l2s.hub import CONFIG_FILE, PIPELINE_FILE, WEIGHTS_FILE, load_model_dir
 from l2s.io.atomic import atomic_dir
+from l2s.models.guide.base import CHAR_TOKENIZER
 from l2s.pipeline.card import CardText, write_card
-from l2s.pipeline.spec import CHAR_TOKENIZER, COMPONENTS, REQUIRED_COMPONENTS, ChunkSpec, PipelineSpec, write_spec
+from l2s.pipeline.spec import COMPONENTS, REQUIRED_COMPONENTS, ChunkSpec, PipelineSpec, write_spec
+from l2s.structs import to_dict
 
 PathLike = Union[str, Path]
 
-#: The ``kind`` each component's saver writes into ``config.yaml``.
-COMPONENT_KINDS = {"vsr": "vsr", "aligner": "aligner", "f0_ddsp": "f0_ddsp", "melgen": "melgen",
-                   "guide_asr": "guide_asr", "vocoder": "vocoder"}
+#: The file a guide's SentencePiece model has inside its model directory (a converted LipVoicer guide).
+GUIDE_TOKENIZER_FILE = "tokenizer.model"
 #: The subdirectory the trainers export their best checkpoint to (accepted in place of it).
 EXPORT_SUBDIR = "model"
 
@@ -49,12 +51,12 @@ def model_dir_of(path: PathLike, component: str) -> Path:
     """
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise InputError(f"--{component.replace('_', '-')} {path}: not a directory")
+        raise InputError(f"--{component} {path}: not a directory")
     if (p / CONFIG_FILE).is_file():
         return p
     if (p / EXPORT_SUBDIR / CONFIG_FILE).is_file():
         return p / EXPORT_SUBDIR
-    raise InputError(f"--{component.replace('_', '-')} {path}: not a model directory (no {CONFIG_FILE}, "
+    raise InputError(f"--{component} {path}: not a model directory (no {CONFIG_FILE}, "
                      f"nor {EXPORT_SUBDIR}/{CONFIG_FILE})")
 
 
@@ -80,31 +82,14 @@ def directory_size(path: PathLike) -> int:
 
 
 def _guide_tokenizer(guide_dir: Path) -> Optional[str]:
-    """``pipeline.yaml``'s ``guide_tokenizer`` for a guide directory (relative to the pipeline)."""
-    from l2s.models.lipvoicer.variants import TOKENIZER_FILE
-    from l2s.pipeline.generators import LIPVOICER_ARCH, model_arch
+    """``pipeline.yaml``'s ``guide_tokenizer`` for a guide directory (relative to the pipeline): its SentencePiece
+    file when it has one, else characters when its vocabulary is the character tokenizer's, else None."""
     from l2s.text.tokenizer import CharTokenizer
 
-    if (guide_dir / TOKENIZER_FILE).is_file():
-        return f"guide_asr/{TOKENIZER_FILE}"
-    if model_arch(guide_dir) != LIPVOICER_ARCH:
-        return CHAR_TOKENIZER  # our guide reads characters
-    # a LipVoicer-architecture guide without its SentencePiece model: characters if its vocabulary is theirs
+    if (guide_dir / GUIDE_TOKENIZER_FILE).is_file():
+        return f"{guide_dir.name}/{GUIDE_TOKENIZER_FILE}"
     vocab = load_model_dir(guide_dir).config.get("vocab_size")
     return CHAR_TOKENIZER if vocab == len(CharTokenizer().token_list) else None
-
-
-def _component_buffers(pipe, component: str) -> Set[str]:
-    """State-dict names of the buffers (not parameters) of one loaded component."""
-    generator = pipe.generator
-    modules = {"vsr": pipe.vsr, "f0_ddsp": pipe.prior_model, "vocoder": pipe.vocoder,
-               "aligner": None if pipe.aligner is None else pipe.aligner.model,
-               "guide_asr": None if pipe.guide is None else pipe.guide.model,
-               "melgen": generator.melgen if hasattr(generator, "melgen") else getattr(generator, "model", None)}
-    module = modules.get(component)
-    if not isinstance(module, torch.nn.Module):
-        return set()
-    return {name for name, _ in module.named_buffers()}
 
 
 def store_half(model_dir: Path, keep_float32: Set[str]) -> None:
@@ -118,19 +103,21 @@ def store_half(model_dir: Path, keep_float32: Set[str]) -> None:
 
 
 def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: str,
-                   trained_on: Optional[str] = None, sampler: SamplerConfig = SamplerConfig(),
-                   vsr_beam_size: int = 0, chunking: ChunkSpec = ChunkSpec(), half: bool = False,
-                   card: Optional[CardText] = None) -> Path:
+                   trained_on: Optional[str] = None, generator: Optional[Mapping[str, Any]] = None,
+                   guidance: Guidance = Guidance(), vsr_beam_size: int = 0, chunking: ChunkSpec = ChunkSpec(),
+                   half: bool = False, card: Optional[CardText] = None) -> Path:
     """Write a pipeline directory (``weights: trained``) from component model directories.
 
     Args:
         out_dir: destination; replaced whole if it is a pipeline directory already.
         components: component name (:data:`~l2s.pipeline.spec.COMPONENTS`) -> model directory (or a
-            trainer's output folder holding ``model/``); the vocoder may also be a registered
-            training-free vocoder (``griffinlim``). ``melgen`` and ``vocoder`` are required.
+            trainer's output folder holding ``model/``), or the name of a member of that stage's table that
+            needs no directory (``griffinlim``, ``whisper``). ``generator`` and ``vocoder`` are required.
         name: the pipeline's model id.
         trained_on: corpus family (``"synthgrid"`` makes the pipeline warn on real-world video), or None.
-        sampler: default sampler settings.
+        generator: the generator's default settings (a dataclass of its architecture's settings, or a mapping
+            of some of its fields; None: its defaults).
+        guidance: the default guidance weights.
         vsr_beam_size: 0 for greedy CTC lip reading, else the joint CTC/attention beam width.
         chunking: long-input chunking.
         half: store float parameters as float16.
@@ -143,7 +130,8 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
     Raises:
         InputError: unknown or missing components, a path that is not a model directory, an output
             folder that is not a pipeline.
-        ModelError: a component holds another kind of model, or does not load.
+        ModelError: a component holds another kind of model, or does not load; settings the generator does
+            not have.
     """
     from l2s.pipeline.pipeline import Lip2Speech
 
@@ -154,30 +142,35 @@ def build_pipeline(out_dir: PathLike, components: Mapping[str, PathLike], name: 
                          + (f"missing: {', '.join(missing)}" if missing else ""))
     if vsr_beam_size < 0:
         raise InputError(f"beam size must be >= 0, got {vsr_beam_size}")
-    from l2s.vocoder.registry import available_vocoders
-
-    # a registered training-free vocoder (griffinlim) is named in pipeline.yaml, not copied
-    vocoder = str(components["vocoder"])
-    named = {"vocoder": vocoder} if vocoder in available_vocoders() and not Path(vocoder).expanduser().is_dir() else {}
+    # a member that needs no directory (griffinlim, whisper) is named in pipeline.yaml, not copied
+    named = {c: str(v) for c, v in components.items()
+             if str(v) in named_members(c) and not Path(str(v)).expanduser().is_dir()}
     sources: Dict[str, Path] = {c: model_dir_of(components[c], c) for c in COMPONENTS
                                 if c in components and c not in named}
-    for component, src in sources.items():
-        load_model_dir(src, kind=COMPONENT_KINDS[component])  # kind and signal contract, before any copy
+    stored = {c: load_model_dir(src, kind=c) for c, src in sources.items()}  # kind and contract, before any copy
+    if "generator" in stored:
+        entry = lookup("generator", stored["generator"].arch)
+    else:
+        entry = lookup("generator", named["generator"])
+    given = generator if generator is None or isinstance(generator, Mapping) else to_dict(generator)
+    parsed = settings_of(entry, given, f"the {entry.name} generator's settings")  # checked before any copy
+    settings = {} if parsed is None else to_dict(parsed)
     out = Path(out_dir)
     check_replaceable(out, PIPELINE_FILE)
     with atomic_dir(out) as tmp:
         for component, src in sources.items():
             shutil.copytree(src, tmp / component)
-        tokenizer = _guide_tokenizer(tmp / "guide_asr") if "guide_asr" in sources else None
+        tokenizer = _guide_tokenizer(tmp / "guide") if "guide" in sources else None
         spec = PipelineSpec(name=name, components={**{c: c for c in sources}, **named}, weights="trained",
-                            trained_on=trained_on,
-                            sampler=sampler, guide_tokenizer=tokenizer, vsr_beam_size=vsr_beam_size,
-                            chunking=chunking)
+                            trained_on=trained_on, generator=settings, guidance=guidance, guide_tokenizer=tokenizer,
+                            vsr_beam_size=vsr_beam_size, chunking=chunking)
         write_spec(tmp, spec)
         pipe = Lip2Speech.from_pretrained(tmp, device="cpu")  # every component loads, the weights fit
         if half:
+            networks = pipe.networks()
             for component in sources:
-                store_half(tmp / component, _component_buffers(pipe, component))
+                buffers = {n for n, _ in networks[component].named_buffers()} if component in networks else set()
+                store_half(tmp / component, buffers)
             del pipe
             Lip2Speech.from_pretrained(tmp, device="cpu")
         write_card(tmp, spec, card or CardText())

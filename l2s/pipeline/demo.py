@@ -47,9 +47,9 @@ class DemoOptions:
     """How to run the demo.
 
     Attributes:
-        seed: picks the clip and seeds its rendering and the sampler.
-        steps: sampler steps (None: the pipeline's).
-        solver: sampler (None: the pipeline's).
+        seed: picks the clip and seeds its rendering and the generator.
+        steps: the generator's steps (None: the pipeline's).
+        solver: the generator's solver (None: the pipeline's).
         asr: ASR spec for the transcript of the voiced audio (``whisper:tiny.en``), or ``"none"``.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
@@ -237,6 +237,7 @@ def run_demo(out_dir: Path, load_pipeline: Callable[[], Any], options: DemoOptio
 
     on_step(0, DEMO_STEPS[0])
     pipe = load_pipeline()
+    pipe.generator_settings(steps=options.steps, solver=options.solver)  # an option it lacks: refused here
     t = lap("model", start)
     with atomic_dir(out) as tmp:
         on_step(1, DEMO_STEPS[1])

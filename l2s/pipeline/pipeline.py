@@ -6,13 +6,14 @@ Stages, each callable alone::
     clip = pipe.roi("talk.mp4")                  # ClipInput: (T, 96, 96) uint8 mouth crops (+ a face frame)
     lips = pipe.read_lips(clip.roi)              # VSR features (1, T, D), text and token confidences
     timeline = pipe.align(lips.features, lips.text)   # Alignment: words and phonemes on the timeline
-    prior = pipe.prior(lips.features)            # F0 + DDSP coarse prior: mel (1, 80, 4T), F0 (1, 4T)
-    sample = pipe.sample_mel(clip.roi, lips.features, prior.mel_norm, text=lips.text)   # (1, 80, 4T)
+    prior = pipe.prior(lips.features)            # the coarse prior: mel (1, 80, 4T), F0 (1, 4T)
+    sample = pipe.sample_mel(clip.roi, lips.features, prior.mel_norm, text=lips.text)   # the generator: (1, 80, 4T)
     wav = pipe.vocode(sample.mel)                # (4T * 160,) float32 at 16 kHz
     result = pipe("talk.mp4")                    # all of it, in chunks when long: SynthesisResult
 
 Long inputs run chunk by chunk (:mod:`l2s.pipeline.chunking`), so memory does not grow with the
-duration beyond the ROI and the output itself.
+duration beyond the ROI and the output itself. Each stage's member is looked up in the architecture tables
+(:mod:`l2s.arch`) from what its directory says; the generator owns its schedule and sampler settings.
 """
 
 from __future__ import annotations
@@ -20,27 +21,32 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
+from l2s.arch import load_member, load_model, load_stage, named_members, settings_of, with_options
 from l2s.config import CONTRACT, FPS, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE
 from l2s.device import resolve_device
-from l2s.diffusion.sampler import GaussianNoise, SampleResult, SamplerConfig
-from l2s.diffusion.schedules import DiffusionSchedule, linear_schedule
-from l2s.errors import InputError
+from l2s.diffusion.guidance import Guidance
+from l2s.diffusion.sampler import GaussianNoise, SampleResult
+from l2s.diffusion.schedules import check_schedule
+from l2s.errors import InputError, ModelError
+from l2s.models.generator.base import Generator, GeneratorInputs
+from l2s.models.guide.base import CHAR_TOKENIZER, Guide
 from l2s.pipeline.chunking import (AudioAssembler, Chunk, ChunkOutput, core_slice, mouth_motion, plan_chunks,
                                    release_memory)
-from l2s.pipeline.generators import GeneratorInputs, Guide, MelGenerator, load_generator, load_guide
 from l2s.pipeline.inputs import (ClipInput, check_roi, reference_log_f0, reference_wav, speaker_embedding,
                                  to_clip_input)
 from l2s.pipeline.spec import PipelineSpec, read_spec
 from l2s.pipeline.words import Span, greedy_word_spans
+from l2s.structs import to_dict
 
-STAGES = ("roi", "vsr", "align", "prior", "sampler", "vocoder")
+#: The timed stages (``SynthesisResult.timings``), in order.
+STAGES = ("roi", "vsr", "aligner", "prior", "generator", "vocoder")
 SYNTHETIC_CORPORA = ("synthgrid",)
 
 
@@ -74,14 +80,17 @@ class SynthesisResult:
         wav: ``(T * 640,)`` float32 waveform.
         sample_rate: its rate (16 kHz).
         mel: ``(80, 4 T)`` generated mel in model space (``mel_norm``).
-        text: the text the sampler was steered toward (lip-read, or given), '' if none.
+        text: the text the generator was steered toward (lip-read, or given), '' if none.
         confidences: per-token confidences of the lip-read text (empty for a given text).
-        f0: ``(4 T,)`` F0 of the DDSP prior in Hz (0 unvoiced), or None without a prior.
-        timings: seconds per stage (``roi``, ``vsr``, ``align``, ``prior``, ``sampler``, ``vocoder``) and ``total``.
-        settings: the sampler settings used, the seed, the text source and the chunk count.
+        f0: ``(4 T,)`` F0 of the coarse prior in Hz (0 unvoiced), or None without a prior.
+        timings: seconds per stage (:data:`STAGES`: ``roi``, ``vsr``, ``aligner``, ``prior``, ``generator``,
+            ``vocoder``)
+            and ``total``.
+        settings: the generator's settings and the guidance weights used, the seed, the text source and the
+            chunk count.
         chunks: ``(start, end)`` frames each chunk covered (overlap included).
-        network_evals: denoiser plus guide evaluations, over all chunks.
-        prior_mel: ``(80, 4 T)`` mel of the DDSP prior in model space, or None without a prior.
+        network_evals: generator plus guide evaluations, over all chunks.
+        prior_mel: ``(80, 4 T)`` mel of the coarse prior in model space, or None without a prior.
         words: the lip-read words and when the lip reader saw them (seconds; empty for a given or
             beam-searched text), :mod:`l2s.pipeline.words`.
         alignment: the text on the timeline (:class:`~l2s.align.timeline.Alignment`: words, phonemes),
@@ -119,19 +128,43 @@ def split_text(text: str, chunks: List[Chunk]) -> List[str]:
     return out
 
 
-def vocoder_source(root: Path, component: str) -> Union[str, Path]:
-    """Where a pipeline's vocoder comes from: its subdirectory, or a registered training-free vocoder
-    (``griffinlim``) named in ``pipeline.yaml`` when no such subdirectory exists."""
-    from l2s.vocoder.registry import available_vocoders
+def component_source(root: Path, family: str, value: str) -> Union[str, Path]:
+    """Where a pipeline's component comes from: its subdirectory, or a member of its stage's table that needs
+    no directory (``griffinlim``, ``whisper``) named in ``pipeline.yaml`` when no such subdirectory exists."""
+    path = root / value
+    return value if value in named_members(family) and not path.exists() else path
 
-    path = root / component
-    return component if component in available_vocoders() and not path.exists() else path
+
+def guide_tokenizer(spec: PipelineSpec, root: Path) -> Optional[Union[str, Path]]:
+    """The guide's tokenizer: ``"char"``, the SentencePiece file ``pipeline.yaml`` names, or None.
+
+    Raises:
+        ModelError: the named file is not in the pipeline directory.
+    """
+    tokenizer = spec.guide_tokenizer
+    if tokenizer is None or tokenizer == CHAR_TOKENIZER:
+        return tokenizer
+    if not (root / tokenizer).is_file():
+        raise ModelError(f"{root}: guide tokenizer {tokenizer} not found")
+    return root / tokenizer
+
+
+def load_generator(source: Union[str, Path], settings: Mapping[str, Any], device: torch.device,
+                   where: str = "generator") -> Generator:
+    """The generator stage of a component: its network, wrapped by its architecture with ``settings`` (as
+    ``pipeline.yaml`` stores them) parsed by that architecture's settings class."""
+    model, entry = load_member(source, "generator", device)
+    return entry.stage(model, settings_of(entry, settings, where))
 
 
 class Lip2Speech:
-    """The end-to-end pipeline (build it with :meth:`from_pretrained`)."""
+    """The end-to-end pipeline (build it with :meth:`from_pretrained`).
 
-    def __init__(self, spec: PipelineSpec, root: Path, generator: MelGenerator, vocoder: Any,
+    Raises (at construction):
+        ModelError: the guide was trained on another noise schedule than the generator.
+    """
+
+    def __init__(self, spec: PipelineSpec, root: Path, generator: Generator, vocoder: Any,
                  device: torch.device, vsr: Optional[torch.nn.Module] = None,
                  prior_model: Optional[torch.nn.Module] = None, guide: Optional[Guide] = None,
                  aligner: Optional[Any] = None):
@@ -140,10 +173,8 @@ class Lip2Speech:
         self.vsr, self.prior_model, self.guide = vsr, prior_model, guide
         #: places the text on the timeline (:class:`~l2s.align.aligner.Aligner`), or None
         self.aligner = aligner
-        s = spec.schedule
-        # a network trained with its own schedule carries it; else pipeline.yaml's (LipVoicer's)
-        own = generator.schedule()
-        self.schedule: DiffusionSchedule = own or linear_schedule(s.num_steps, s.beta_0, s.beta_T)
+        if guide is not None:
+            check_schedule(guide.schedule, generator.schedule, str(root))
         self._timings: Optional[Dict[str, float]] = None
 
     # ------------------------------------------------------------------ loading
@@ -163,8 +194,9 @@ class Lip2Speech:
             token: access token for a private or gated repo (default: ``HF_TOKEN`` or the saved login).
 
         Raises:
-            ModelError: not a pipeline, a component is missing or does not load, or the hub repo cannot be
-                fetched (the message says why: offline and not cached, no network, no such repo...).
+            ModelError: not a pipeline, a component is missing or does not load, the guide and the generator
+                were trained on different noise schedules, or the hub repo cannot be fetched (the message says
+                why: offline and not cached, no network, no such repo...).
             ContractError: a component was trained with another signal contract.
         """
         from l2s.hub import HubOptions, resolve
@@ -174,26 +206,21 @@ class Lip2Speech:
                                                 local_files_only=local_files_only, token=token))
         spec = read_spec(root)
         dev = resolve_device(device)
-        comp = {k: root / v for k, v in spec.components.items()}
-        vsr = prior = guide = None
-        if "vsr" in comp:
-            from l2s.models.vsr import load_vsr
-
-            vsr = load_vsr(comp["vsr"], dev)
-        if "f0_ddsp" in comp:
-            from l2s.models.ddsp import load_coarse_prior
-
-            prior = load_coarse_prior(comp["f0_ddsp"], dev)
-        generator = load_generator(comp["melgen"], dev)
-        if "guide_asr" in comp:
-            guide = load_guide(comp["guide_asr"], spec.guide_tokenizer, root, dev)
-        vocoder = get_vocoder(vocoder_source(root, spec.components["vocoder"]), dev)
+        source = {c: component_source(root, c, v) for c, v in spec.components.items()}
+        vsr = load_model(source["vsr"], "vsr", dev) if "vsr" in source else None
+        prior = load_model(source["prior"], "prior", dev) if "prior" in source else None
+        generator = load_generator(source["generator"], spec.generator, dev, f"{root}: generator")
+        guide = None
+        if "guide" in source:
+            guide = load_stage(source["guide"], "guide", dev, tokenizer=guide_tokenizer(spec, root),
+                               schedule=generator.schedule)
+        vocoder = get_vocoder(source["vocoder"], dev)
         aligner = None
         if vsr is not None and vsr.tokenizer is not None:
             from l2s.align import Aligner
             from l2s.align.checkpoint import load_aligner
 
-            aligner = Aligner(vsr, load_aligner(comp["aligner"], dev) if "aligner" in comp else None)
+            aligner = Aligner(vsr, load_aligner(source["aligner"], dev) if "aligner" in source else None)
         return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide, aligner=aligner)
 
     def save_pretrained(self, save_directory: Union[str, Path]) -> Path:
@@ -236,8 +263,15 @@ class Lip2Speech:
     def describe(self) -> Dict[str, Any]:
         """Model ids for sidecars and benches."""
         return {"name": self.spec.name, "path": str(self.root), "weights": self.spec.weights,
-                "trained_on": self.spec.trained_on, "melgen_arch": self.generator.arch,
+                "trained_on": self.spec.trained_on, "generator_arch": self.generator.arch,
                 "components": dict(self.spec.components)}
+
+    def networks(self) -> Dict[str, torch.nn.Module]:
+        """The loaded networks, by component (stages the pipeline lacks are left out)."""
+        found = {"vsr": self.vsr, "aligner": None if self.aligner is None else self.aligner.model,
+                 "prior": self.prior_model, "generator": self.generator.model,
+                 "guide": None if self.guide is None else self.guide.model, "vocoder": self.vocoder}
+        return {k: v for k, v in found.items() if isinstance(v, torch.nn.Module)}
 
     # ------------------------------------------------------------------ stages
 
@@ -287,7 +321,7 @@ class Lip2Speech:
         """
         if self.aligner is None:
             return None
-        with self._timed("align"):
+        with self._timed("aligner"):
             try:
                 return self.aligner.align(features[0].to(self.device), text, allow_empty=True)
             except InputError as exc:  # a given text longer than the frames allow: voiced, but not on the timeline
@@ -296,7 +330,7 @@ class Lip2Speech:
 
     def prior(self, features: torch.Tensor, speaker: Optional[torch.Tensor] = None, seed: Optional[int] = None,
               ref_log_f0: Optional[float] = None):
-        """The F0 + DDSP coarse prior (:class:`~l2s.models.ddsp.PriorOutput`), or None without one.
+        """The F0 + DDSP coarse prior (:class:`~l2s.models.prior.ddsp.PriorOutput`), or None without one.
 
         Args:
             features: ``(1, T, D)`` VSR features.
@@ -317,49 +351,54 @@ class Lip2Speech:
             level = None if ref_log_f0 is None else torch.tensor([float(ref_log_f0)], device=self.device)
             return self.prior_model(features.to(self.device), speaker=spk, generator=gen, ref_log_f0=level)
 
-    def sampler_config(self, steps: Optional[int] = None, w_asr: Optional[float] = None,
-                       w_video: Optional[float] = None, solver: Optional[str] = None,
-                       start_step: Optional[int] = None) -> SamplerConfig:
-        """The pipeline's sampler settings with the given overrides.
+    def generator_settings(self, steps: Optional[int] = None, solver: Optional[str] = None,
+                           start_step: Optional[int] = None) -> Any:
+        """The generator's settings from ``pipeline.yaml`` with the given options (None: keep).
 
-        ``start_step`` overrides the shallow-diffusion start; ``0`` means none (start from pure noise).
+        For a diffusion generator ``start_step`` overrides the shallow-diffusion start; ``0`` means none
+        (start from pure noise).
+
+        Raises:
+            InputError: an option the generator does not have (a flow generator has no ``solver``, say).
         """
-        cfg = self.spec.sampler
-        if solver is not None and solver != cfg.solver:
-            # a new solver brings its own default step count (all steps for ddpm, 20 otherwise)
-            cfg = replace(cfg, solver=solver, steps=None)
-        changes = {k: v for k, v in (("steps", steps), ("w_asr", w_asr), ("w_video", w_video)) if v is not None}
-        if start_step is not None:
-            changes["start_step"] = start_step or None
-        return replace(cfg, **changes)
+        options = {"steps": steps, "solver": solver, "start_step": start_step}
+        return with_options(self.generator.settings, options, f"the {self.generator.arch} generator")
+
+    def guidance(self, w_video: Optional[float] = None, w_asr: Optional[float] = None) -> Guidance:
+        """The pipeline's guidance weights with the given overrides."""
+        changes = {k: v for k, v in (("w_video", w_video), ("w_asr", w_asr)) if v is not None}
+        return replace(self.spec.guidance, **changes)
 
     def sample_mel(self, roi: Union[np.ndarray, torch.Tensor], features: Optional[torch.Tensor] = None,
                    prior_mel: Optional[torch.Tensor] = None, text: Optional[str] = None,
                    face: Optional[np.ndarray] = None, speaker: Optional[torch.Tensor] = None,
-                   config: Optional[SamplerConfig] = None, seed: Optional[int] = None) -> SampleResult:
-        """Sample the mel of one clip.
+                   settings: Any = None, guidance: Optional[Guidance] = None,
+                   seed: Optional[int] = None) -> SampleResult:
+        """Sample the mel of one clip with the generator.
 
         Args:
             roi: ``(T, 96, 96)`` uint8 crops.
-            features: ``(1, T, D)`` VSR features (needed by l2s's own denoiser).
-            prior_mel: ``(1, 80, 4 T)`` DDSP prior mel in model space (shallow diffusion, conditioning).
-            text: text to steer toward with the guide ASR ('' or None: no ASR guidance).
+            features: ``(1, T, D)`` VSR features (needed by a generator that reads them).
+            prior_mel: ``(1, 80, 4 T)`` coarse prior mel in model space (shallow diffusion, conditioning).
+            text: text to steer toward with the guide ('' or None: no guidance toward a text).
             face: ``(H, W, 3)`` uint8 RGB face frame (LipVoicer), or None.
             speaker: ``(1, E)`` speaker embedding, or None.
-            config: sampler settings (default: the pipeline's).
-            seed: seed of the sampler noise.
+            settings: the generator's settings (default: the pipeline's; see :meth:`generator_settings`).
+            guidance: the guidance weights (default: the pipeline's; see :meth:`guidance`).
+            seed: seed of the generator's noise.
 
         Returns:
             The sample (``mel`` is ``(1, 80, 4 T)`` in model space) and its network-evaluation counts.
         """
-        config = config or self.spec.sampler
+        generator = self.generator if settings is None else self.generator.with_settings(settings)
+        guidance = self.spec.guidance if guidance is None else guidance
         roi_t = torch.as_tensor(check_roi(np.asarray(roi))).unsqueeze(0)
         face_t = None if face is None else torch.as_tensor(np.ascontiguousarray(face)).unsqueeze(0)
         inputs = GeneratorInputs(roi=roi_t, features=features, prior_mel=prior_mel, face=face_t, speaker=speaker)
-        tokens = self.guide.tokens(text) if (self.guide is not None and text) else None
-        asr_loss = None if tokens is None else self.guide.loss_fn(tokens, roi_t.shape[1] * MEL_FRAMES_PER_VIDEO_FRAME)
-        with self._timed("sampler"):
-            return self.generator.sample(inputs, config, self.schedule, asr_loss, GaussianNoise(seed))
+        frames = roi_t.shape[1] * MEL_FRAMES_PER_VIDEO_FRAME
+        asr_loss = self.guide.loss_fn(text, frames) if (self.guide is not None and text) else None
+        with self._timed("generator"):
+            return generator.sample(inputs, guidance, asr_loss, GaussianNoise(seed))
 
     def vocode(self, mel: torch.Tensor) -> np.ndarray:
         """``(1, 80, T_m)`` or ``(80, T_m)`` model-space mel -> ``(T_m * 160,)`` float32 waveform."""
@@ -383,8 +422,9 @@ class Lip2Speech:
             video: a video path, ``(T, H, W, 3)`` RGB frames, ``(T, 96, 96)`` mouth crops, or a ClipInput.
             text: steer toward this text instead of the lip-read one.
             ref_audio: a recording (path or 16 kHz samples) whose voice to use, if the model takes one.
-            steps, w_asr, w_video, solver: sampler overrides (default: ``pipeline.yaml``).
-            start_step: shallow-diffusion start step override; ``0``: none, sample from pure noise.
+            steps, solver, start_step: options of the generator's settings (default: ``pipeline.yaml``;
+                :meth:`generator_settings`); a diffusion generator's ``start_step`` 0 samples from pure noise.
+            w_asr, w_video: guidance weights (default: ``pipeline.yaml``).
             seed: makes the result reproducible.
             sidecar: landmark file instead of face detection.
             on_chunk: called with ``(done, total)`` after each chunk (progress bars).
@@ -396,36 +436,36 @@ class Lip2Speech:
         start = time.perf_counter()
         try:
             clip = self.roi(video, sidecar)
-            config = self.sampler_config(steps, w_asr, w_video, solver, start_step)
+            settings = self.generator_settings(steps, solver, start_step)
+            guidance = self.guidance(w_video, w_asr)
             self._warn_domain(clip)
             speaker, ref_level = self._reference(ref_audio)
             chunks = plan_chunks(clip.num_frames, self.spec.chunking, mouth_motion(clip.roi)
                                  if clip.num_frames > self.spec.chunking.max_frames else None)
             texts = split_text(text, chunks) if text else [None] * len(chunks)
-            if not text and self.vsr is None and self.guide is not None and config.w_asr > 0:
+            if not text and self.vsr is None and self.guide is not None and guidance.w_asr > 0:
                 warnings.warn(f"{self.model_id} has no lip reader and no --text was given: no ASR guidance",
                               L2SWarning, stacklevel=2)
             if text and self.guide is None:
                 warnings.warn(f"{self.model_id} has no guide ASR with a tokenizer: the text cannot steer the "
                               "speech, it only labels the output", L2SWarning, stacklevel=2)
-            elif text and config.w_asr == 0:
+            elif text and guidance.w_asr == 0:
                 warnings.warn("ASR guidance is off (w_asr 0): the text only labels the output; give --w-asr to "
                               "steer the speech toward it", L2SWarning, stacklevel=2)
-            result = self._run_chunks(clip, chunks, texts, speaker, ref_level, config, seed, on_chunk)
+            result = self._run_chunks(clip, chunks, texts, speaker, ref_level, settings, guidance, seed, on_chunk)
         finally:
             timings, self._timings = self._timings, None
         timings["total"] = time.perf_counter() - start
-        settings = {"solver": config.solver, "steps": len(result["timesteps"]), "w_video": config.w_video,
-                    "w_asr": config.w_asr, "asr_start": config.asr_start, "asr_end": config.asr_end,
-                    "start_step": config.start_step,
-                    "seed": seed, "text_source": "given" if text else ("vsr" if self.vsr is not None else "none"),
-                    "speaker": "ref_audio" if speaker is not None or ref_level is not None else None,
-                    "chunks": len(chunks),
-                    "ref_log_f0": ref_level,
-                    "device": str(self.device)}
+        used = {**(to_dict(settings) if settings is not None else {}), "steps": len(result["timesteps"]),
+                **asdict(guidance),
+                "seed": seed, "text_source": "given" if text else ("vsr" if self.vsr is not None else "none"),
+                "speaker": "ref_audio" if speaker is not None or ref_level is not None else None,
+                "chunks": len(chunks),
+                "ref_log_f0": ref_level,
+                "device": str(self.device)}
         return SynthesisResult(wav=result["wav"], sample_rate=SAMPLE_RATE, mel=result["mel"],
                                text=" ".join(t for t in result["texts"] if t), confidences=result["confidences"],
-                               f0=result["f0"], timings=timings, settings=settings,
+                               f0=result["f0"], timings=timings, settings=used,
                                chunks=tuple((c.start, c.end) for c in chunks), network_evals=result["evals"],
                                prior_mel=result["prior_mel"], words=result["words"], alignment=result["alignment"])
 
@@ -460,7 +500,7 @@ class Lip2Speech:
         return speaker, level
 
     def _run_chunks(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
-                    speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
+                    speaker: Optional[torch.Tensor], ref_level: Optional[float], settings: Any, guidance: Guidance,
                     seed: Optional[int],
                     on_chunk: Optional[Callable[[int, int], None]]) -> Dict[str, Any]:
         from l2s.pipeline.batched import batched_chunk_outputs, chunk_batch_size
@@ -476,9 +516,12 @@ class Lip2Speech:
         evals = 0
         timesteps: Tuple[int, ...] = ()
         timelines: List[Tuple[Any, float, float, float]] = []
-        batch = chunk_batch_size(self, config, len(chunks))
-        outputs = (batched_chunk_outputs(self, clip, chunks, texts, speaker, ref_level, config, seed, batch)
-                   if batch > 1 else self._chunk_outputs(clip, chunks, texts, speaker, ref_level, config, seed))
+        batch = chunk_batch_size(self, guidance, len(chunks))
+        if batch > 1:
+            outputs = batched_chunk_outputs(self, clip, chunks, texts, speaker, ref_level, settings, guidance, seed,
+                                            batch)
+        else:
+            outputs = self._chunk_outputs(clip, chunks, texts, speaker, ref_level, settings, guidance, seed)
         for index, out in enumerate(outputs):
             chunk = out.chunk
             if out.alignment is not None:
@@ -515,8 +558,8 @@ class Lip2Speech:
                 "alignment": alignment}
 
     def _chunk_outputs(self, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
-                       speaker: Optional[torch.Tensor], ref_level: Optional[float], config: SamplerConfig,
-                       seed: Optional[int]) -> Iterator[ChunkOutput]:
+                       speaker: Optional[torch.Tensor], ref_level: Optional[float], settings: Any,
+                       guidance: Guidance, seed: Optional[int]) -> Iterator[ChunkOutput]:
         """The chunks one by one (each chunk's tensors are freed before the next one starts)."""
         for index, (chunk, given) in enumerate(zip(chunks, texts)):
             chunk_seed = None if seed is None else seed + index
@@ -530,7 +573,7 @@ class Lip2Speech:
             chunk_text = given if given is not None else (lips.text if lips is not None else "")
             timeline = self.align(features, chunk_text) if features is not None else None
             sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
-                                     clip.face, speaker, config, chunk_seed)
+                                     clip.face, speaker, settings, guidance, chunk_seed)
             wav = self.vocode(sample.mel)
             read = given is None and lips is not None
             yield ChunkOutput(chunk=chunk, text=chunk_text, confidences=lips.confidences if read else (),

@@ -1,23 +1,27 @@
 """``pipeline.yaml``: what a pipeline directory holds and how it samples.
 
 A pipeline is a directory (see :mod:`l2s.hub`) whose ``pipeline.yaml`` names its components'
-subdirectories and carries the sampler settings::
+subdirectories, the generator's sampler settings and the guidance weights::
 
-    format_version: 1
+    format_version: 2
     kind: pipeline
     name: synthgrid-small
     weights: trained              # or "untrained" (random weights, for tests and speed benches)
     trained_on: synthgrid         # optional; synthetic-face models warn on real-world video
-    components: {vsr: vsr, f0_ddsp: f0_ddsp, melgen: melgen, guide_asr: guide_asr, vocoder: vocoder}
-    sampler: {schedule: {num_steps: 400, beta_0: 1.0e-4, beta_T: 0.02}, solver: dpmsolver++, steps: 10,
-              w_video: 2.0, w_asr: 1.5, asr_start: 270, start_step: null}
+    components: {vsr: vsr, prior: prior, generator: generator, guide: guide, vocoder: vocoder}
+    generator: {solver: dpmsolver++, steps: 10, start_step: 25, asr_start: 270, asr_end: 0}
+    guidance: {w_video: 2.0, w_asr: 1.5}
     text: {guide_tokenizer: char, lowercase: true}   # "char", or a SentencePiece file inside the directory
     vsr_decoding: {beam_size: 0}                     # 0: greedy CTC; else joint CTC/attention beam search
     chunking: {max_frames: 250, overlap_frames: 10, search_frames: 25}
 
-Only ``components.melgen`` and ``components.vocoder`` are required (LipVoicer bundles have no
-F0/DDSP prior and may have no lip reader). ``aligner`` (:mod:`l2s.align.checkpoint`) places the text on
-the timeline with the lip reader's features.
+A component is a model directory (its ``config.yaml`` says its architecture) or the name of a member of its
+stage's table that needs no directory (``vocoder: griffinlim``, ``guide: whisper``). ``generator:`` holds the
+settings of the generator's own architecture (a diffusion generator's
+:class:`~l2s.diffusion.sampler.DiffusionSettings`, in units of its schedule, which travels in its
+``config.yaml``). Only ``components.generator`` and ``components.vocoder`` are required (LipVoicer bundles have
+no prior and may have no lip reader). Format 1 (``f0_ddsp``, ``melgen``, ``guide_asr`` and one ``sampler:``
+section) is read through :mod:`l2s.compat`.
 """
 
 from __future__ import annotations
@@ -28,23 +32,14 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import yaml
 
-from l2s.diffusion.sampler import SamplerConfig
-from l2s.diffusion.schedules import LIPVOICER_BETA_0, LIPVOICER_BETA_T, LIPVOICER_T
+from l2s.arch import FAMILIES
+from l2s.diffusion.guidance import Guidance
 from l2s.errors import InputError, ModelError
-from l2s.hub import FORMAT_VERSION, PIPELINE_FILE
+from l2s.hub import FORMAT_VERSION, PIPELINE_FILE, read_pipeline_yaml
+from l2s.structs import from_dict
 
-COMPONENTS = ("vsr", "aligner", "f0_ddsp", "melgen", "guide_asr", "vocoder")
-REQUIRED_COMPONENTS = ("melgen", "vocoder")
-CHAR_TOKENIZER = "char"
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """The linear DDPM schedule the mel generator was trained with."""
-
-    num_steps: int = LIPVOICER_T
-    beta_0: float = LIPVOICER_BETA_0
-    beta_T: float = LIPVOICER_BETA_T
+COMPONENTS = FAMILIES
+REQUIRED_COMPONENTS = ("generator", "vocoder")
 
 
 @dataclass(frozen=True)
@@ -77,10 +72,10 @@ class PipelineSpec:
         name: model id shown in sidecars and benches.
         weights: ``"trained"`` or ``"untrained"``.
         trained_on: corpus family (``"synthgrid"`` triggers the real-video warning), or None.
-        components: component name -> subdirectory (relative to the pipeline directory).
-        schedule: the diffusion schedule of a generator that stores none (LipVoicer's); l2s's denoiser
-            carries its training schedule in its own config, which wins.
-        sampler: default solver, steps and guidance weights.
+        components: component name -> subdirectory (relative to the pipeline directory) or member name.
+        generator: the generator's sampler settings as stored (its architecture's ``settings_cls`` reads them
+            when the pipeline loads; absent fields take that class's defaults).
+        guidance: the default guidance weights.
         guide_tokenizer: ``"char"`` or a SentencePiece model path relative to the directory, or None.
         vsr_beam_size: 0 for greedy CTC decoding of the lip reader, else the beam width.
         chunking: long-input chunking.
@@ -91,8 +86,8 @@ class PipelineSpec:
     components: Dict[str, str]
     weights: str = "trained"
     trained_on: Optional[str] = None
-    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    generator: Mapping[str, Any] = field(default_factory=dict)
+    guidance: Guidance = field(default_factory=Guidance)
     guide_tokenizer: Optional[str] = None
     vsr_beam_size: int = 0
     chunking: ChunkSpec = field(default_factory=ChunkSpec)
@@ -100,6 +95,7 @@ class PipelineSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: Union[str, Path] = PIPELINE_FILE) -> "PipelineSpec":
+        """From a ``pipeline.yaml`` mapping of the current format (:func:`read_spec` upgrades older ones)."""
         if data.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"{where}: pipeline format_version {data.get('format_version')!r}, "
                              f"this l2s reads {FORMAT_VERSION}")
@@ -109,17 +105,15 @@ class PipelineSpec:
         if unknown or missing:
             raise ModelError(f"{where}: components " + (f"unknown: {', '.join(unknown)} " if unknown else "")
                              + (f"missing: {', '.join(missing)}" if missing else ""))
-        sampler = dict(data.get("sampler") or {})
-        schedule = ScheduleSpec(**dict(sampler.pop("schedule", None) or {}))
-        try:
-            sampler_cfg = SamplerConfig(**sampler)
-            chunking = ChunkSpec(**dict(data.get("chunking") or {}))
-        except TypeError as exc:
-            raise ModelError(f"{where}: bad sampler or chunking section ({exc})") from None
+        generator = data.get("generator") or {}
+        if not isinstance(generator, Mapping):
+            raise ModelError(f"{where}: generator: expected a mapping of settings, got {generator!r}")
+        guidance = from_dict(Guidance, dict(data.get("guidance") or {}), f"{where}: guidance", ModelError)
+        chunking = from_dict(ChunkSpec, dict(data.get("chunking") or {}), f"{where}: chunking", ModelError)
         text = dict(data.get("text") or {})
         return cls(name=str(data.get("name") or Path(str(where)).parent.name), components=components,
                    weights=str(data.get("weights", "trained")), trained_on=data.get("trained_on"),
-                   schedule=schedule, sampler=sampler_cfg, guide_tokenizer=text.get("guide_tokenizer"),
+                   generator=dict(generator), guidance=guidance, guide_tokenizer=text.get("guide_tokenizer"),
                    vsr_beam_size=int(dict(data.get("vsr_decoding") or {}).get("beam_size", 0)), chunking=chunking,
                    provenance=dict(data.get("provenance") or {}))
 
@@ -131,7 +125,8 @@ class PipelineSpec:
             "weights": self.weights,
             "trained_on": self.trained_on,
             "components": dict(self.components),
-            "sampler": {"schedule": asdict(self.schedule), **asdict(self.sampler)},
+            "generator": dict(self.generator),
+            "guidance": asdict(self.guidance),
             "text": {"guide_tokenizer": self.guide_tokenizer, "lowercase": True},
             "vsr_decoding": {"beam_size": self.vsr_beam_size},
             "chunking": asdict(self.chunking),
@@ -140,21 +135,12 @@ class PipelineSpec:
 
 
 def read_spec(directory: Union[str, Path]) -> PipelineSpec:
-    """Parse ``directory/pipeline.yaml``.
+    """Parse ``directory/pipeline.yaml`` (either format).
 
     Raises:
         ModelError: no ``pipeline.yaml``, or it is malformed.
     """
-    path = Path(directory) / PIPELINE_FILE
-    if not path.is_file():
-        raise ModelError(f"{directory}: not a pipeline directory (no {PIPELINE_FILE})")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: expected a mapping")
-    return PipelineSpec.from_dict(data, path)
+    return PipelineSpec.from_dict(read_pipeline_yaml(directory), Path(directory) / PIPELINE_FILE)
 
 
 def write_spec(directory: Union[str, Path], spec: PipelineSpec) -> Path:

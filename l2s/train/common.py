@@ -1,4 +1,5 @@
-"""Pieces every training stage shares: data loaders from manifests, DDP helpers, metric files."""
+"""Pieces every training stage shares: the recipe's model config, data loaders from manifests, DDP helpers,
+metric files."""
 
 from __future__ import annotations
 
@@ -9,18 +10,51 @@ import logging
 import operator
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import DataLoader
 
+from l2s.arch import Architecture, architectures, lookup
 from l2s.data.batching import BucketBatchSampler
 from l2s.data.collate import collate
 from l2s.data.dataset import ManifestDataset
 from l2s.data.manifest import read_manifest
+from l2s.errors import InputError
 from l2s.io.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
+
+
+def model_config(hparams: Mapping[str, Any], family: str, archs: Optional[Sequence[str]] = None,
+                 derived: Optional[Mapping[str, Any]] = None, reserved: Tuple[str, ...] = (),
+                 overrides: Optional[Mapping[str, Any]] = None) -> Tuple[Architecture, Any]:
+    """The architecture and the typed config of the model a recipe trains, built once from its three keys:
+    ``arch`` (a member of the stage's table), ``preset`` (one of its presets) and ``model`` (field overrides).
+
+    Args:
+        family: the stage.
+        archs: the architectures this stage's trainer trains (None: every member with weights).
+        derived: fields the trainer sets from the other stages or the data (the lip reader's feature width).
+        reserved: dotted paths of fields the trainer derives later; the recipe may not set them either.
+        overrides: the trainer's own overrides on top of the recipe's.
+
+    Raises:
+        InputError: an architecture the trainer does not train, an unknown preset or field, an override of a
+            derived field.
+    """
+    arch = hparams.get("arch")
+    trainable = list(archs) if archs is not None else \
+        sorted(name for name, entry in architectures(family).items() if entry.needs_weights)
+    if arch not in trainable:
+        raise InputError(f"recipe: arch {arch!r}: the {family} stage trains {', '.join(trainable)}")
+    entry = lookup(family, arch, InputError)
+    model = hparams.get("model") or {}
+    if not isinstance(model, Mapping):
+        raise InputError(f"recipe: model must be a mapping of {entry.config_cls.__name__} fields, got {model!r}")
+    config = entry.configure(hparams.get("preset"), {**dict(model), **dict(overrides or {})},
+                             f"recipe model ({family} {arch})", InputError, derived, reserved)
+    return entry, config
 
 
 def rank_and_world() -> tuple:

@@ -1,31 +1,37 @@
 """``l2s train``: load a HyperPyYAML recipe, set up DDP, hand over to the stage's trainer.
 
-A recipe names its stage (``stage: vsr``); :data:`STAGES` maps a stage to the module
-whose ``train(hparams, run_opts)`` builds the data, the ``Brain`` and runs it. The same
-command runs single-process or under ``torchrun`` (gloo on CPU, nccl on GPU).
+A recipe names its stage (``stage: vsr``; a stage's old name is read through :mod:`l2s.compat`)
+and the architecture it trains (``arch``); :data:`STAGES` maps a stage to the module whose
+``train(hparams, run_opts)`` builds the data, the ``Brain`` and runs it, unless the architecture
+names its own trainer (:class:`l2s.arch.Architecture`'s ``trainer``). The same command runs
+single-process or under ``torchrun`` (gloo on CPU, nccl on GPU).
+
+A recipe may extend another (``extends: ../../common/vsr.yaml``, relative to the recipe): its keys are
+then overrides of that file, applied exactly as command-line overrides are (HyperPyYAML's: a mapping
+merges into a mapping key by key, anything else replaces), and the command line's come last. Each
+stage has one shared recipe in ``recipes/common/``; a dataset's recipe keeps only what differs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import io
 import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from l2s.arch import FAMILIES
+from l2s.compat import stage_name
 from l2s.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-STAGES = {
-    "vsr": "l2s.train.vsr",
-    "f0_ddsp": "l2s.train.f0_ddsp",
-    "asr_guide": "l2s.train.asr_guide",
-    "melgen": "l2s.train.melgen",
-    "vocoder": "l2s.train.vocoder",
-    "aligner": "l2s.train.aligner",
-}
+#: stage -> the module that trains it (``l2s/train/<stage>.py``)
+STAGES = {**{stage: f"l2s.train.{stage}" for stage in FAMILIES}, "aligner": "l2s.train.aligner"}
+#: the key of a recipe that names the recipe it extends
+EXTENDS = "extends"
 
 
 def parse_args(argv: List[str]) -> Tuple[str, Dict[str, Any], str]:
@@ -35,18 +41,85 @@ def parse_args(argv: List[str]) -> Tuple[str, Dict[str, Any], str]:
     return sb.parse_arguments(argv)
 
 
+def _yaml():
+    import ruamel.yaml
+
+    return ruamel.yaml.YAML()
+
+
+def recipe_chain(hparams_file: str) -> List[Path]:
+    """The recipe files ``hparams_file`` is made of, the base first and ``hparams_file`` last.
+
+    Raises:
+        InputError: a file is missing, unreadable, or the chain runs in a circle.
+    """
+    chain: List[Path] = []
+    path = Path(hparams_file)
+    while True:
+        if not path.is_file():
+            raise InputError(f"{path}: no such recipe file" + (f" (extended by {chain[0]})" if chain else ""))
+        if path.resolve() in [p.resolve() for p in chain]:
+            raise InputError(f"{hparams_file}: the recipes extend each other in a circle ({path})")
+        chain.insert(0, path)
+        try:
+            doc = _yaml().load(path.read_text()) or {}
+        except Exception as exc:  # ruamel raises many types for bad YAML
+            raise InputError(f"{path}: unreadable recipe ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
+                from None
+        base = doc.get(EXTENDS) if isinstance(doc, dict) else None
+        if base is None:
+            return chain
+        path = path.parent / str(base)
+
+
+def _merged(chain: List[Path], overrides: str, with_base: bool):
+    """The keys of ``chain``'s recipes (from the first, or from the second when ``with_base`` is false) merged in
+    order, then the command line's ``overrides``, as HyperPyYAML merges overrides (a mapping into a mapping key
+    by key, anything else replaces). With the base, a command-line key the recipe lacks is refused (a typo)."""
+    from hyperpyyaml.core import recursive_update
+
+    merged: Dict[str, Any] = {}
+    for path in chain if with_base else chain[1:]:
+        doc = _yaml().load(path.read_text()) or {}
+        doc.pop(EXTENDS, None)
+        recursive_update(merged, doc)
+    if overrides:
+        recursive_update(merged, _yaml().load(overrides) or {}, must_match=with_base)
+    return merged
+
+
+def _dump(tree: Dict[str, Any]) -> str:
+    text = io.StringIO()
+    _yaml().dump(tree, text)
+    return text.getvalue()
+
+
+def recipe_overrides(chain: List[Path], overrides: str = "") -> str:
+    """What the base recipe of ``chain`` is loaded with, as overrides: the keys of every recipe that extends it, in
+    order, then the command line's, as one YAML text."""
+    merged = _merged(chain, overrides, with_base=False)
+    return _dump(merged) if merged else ""
+
+
 def load_hparams(hparams_file: str, overrides: str = "") -> Dict[str, Any]:
-    """Load a HyperPyYAML recipe with command-line overrides applied."""
+    """Load a HyperPyYAML recipe (with the recipes it extends) with command-line overrides applied.
+
+    Raises:
+        InputError: a recipe file is missing or unreadable, a command-line key names nothing in the recipe, or
+            HyperPyYAML cannot build it.
+    """
     from hyperpyyaml import load_hyperpyyaml
 
-    path = Path(hparams_file)
-    if not path.is_file():
-        raise InputError(f"{hparams_file}: no such recipe file")
+    chain = recipe_chain(hparams_file)
     try:
-        with path.open() as fin:
-            return load_hyperpyyaml(fin, overrides)
-    except (ValueError, KeyError, AttributeError) as exc:
+        stream = io.StringIO(_dump(_merged(chain, overrides, with_base=True)))
+        stream.name = str(chain[0])  # !include paths are relative to the base recipe
+        hparams = load_hyperpyyaml(stream)
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:
         raise InputError(f"{hparams_file}: cannot load recipe ({type(exc).__name__}: {exc})") from None
+    if "stage" in hparams:
+        hparams["stage"] = stage_name(hparams["stage"])
+    return hparams
 
 
 def run(argv: List[str]) -> Any:
@@ -70,14 +143,29 @@ def run(argv: List[str]) -> Any:
     budget = hparams.get("max_train_minutes")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))):
         raise InputError(f"{hparams_file}: max_train_minutes must be a number of minutes or null, got {budget!r}")
-    module = importlib.import_module(STAGES[stage])
+    module = importlib.import_module(trainer_module(hparams))
     check = getattr(module, "check_hparams", None)
     if check is not None:  # a stage's own options: a one-line error before anything is written
         check(hparams)
     check_model_paths(hparams)
-    sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file,
-                                   overrides=overrides)
+    chain = recipe_chain(hparams_file)
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"], hyperparams_to_save=str(chain[0]),
+                                   overrides=recipe_overrides(chain, overrides))
     return module.train(hparams, run_opts)
+
+
+def trainer_module(hparams: Dict[str, Any]) -> str:
+    """The module that trains a recipe: its architecture's own trainer, else its stage's.
+
+    Raises:
+        InputError: the recipe's ``arch`` is not a member of its stage's table.
+    """
+    from l2s.arch import lookup
+
+    stage = hparams["stage"]
+    if hparams.get("arch") is None:
+        return STAGES[stage]
+    return lookup(stage, hparams["arch"], InputError).trainer or STAGES[stage]
 
 
 def check_model_paths(hparams: Dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Training stage ``vocoder``: a GAN vocoder (Vocos or HiFi-GAN) at the signal contract.
+"""Training stage ``vocoder``: a GAN vocoder (any vocoder architecture with weights: Vocos, HiFi-GAN...) at the
+signal contract.
 
 Each training item is a random segment of ``segment_frames`` mel hops from a
 peak-normalised utterance (the level the contract mel implies, as at inference); the
@@ -18,7 +19,7 @@ import logging
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
@@ -29,15 +30,15 @@ from torch import nn
 from l2s.config import HOP_LENGTH
 from l2s.errors import InputError
 from l2s.features.mel import MelSpectrogram, peak_normalize
-from l2s.models.stft_loss import MultiResolutionSTFTLoss
 from l2s.train.brain import L2SBrain
 from l2s.train.budget import within_budget
-from l2s.train.common import make_loader, rank_and_world, unwrap, write_metrics
+from l2s.train.common import make_loader, model_config, rank_and_world, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
 from l2s.vocoder.base import MEL_LOG, convert_mel_space
 from l2s.vocoder.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
 from l2s.vocoder.losses import MelL1Loss
-from l2s.vocoder.registry import build_vocoder, save_vocoder
+from l2s.vocoder.registry import save_vocoder
+from l2s.vocoder.stft_loss import MultiResolutionSTFTLoss
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ def frozen(modules: List[nn.Module], enabled: bool = True) -> Iterator[None]:
 class VocoderBrain(L2SBrain):
     """Alternating discriminator / generator updates of a contract vocoder.
 
-    Modules: ``generator`` (a :class:`~l2s.vocoder.vocos.VocosVocoder` or
-    :class:`~l2s.vocoder.hifigan.HiFiGAN`), ``mpd`` and ``mrd``. Needs ``total_steps``
+    Modules: ``generator`` (the vocoder being trained: a :class:`~l2s.vocoder.vocos.VocosVocoder`, a
+    :class:`~l2s.vocoder.hifigan.HiFiGAN`...), ``mpd`` and ``mrd``. Needs ``total_steps``
     set before :meth:`fit` when the learning-rate schedule is a cosine.
     """
 
@@ -318,24 +319,15 @@ def _load_metrics():
     return stoi, pesq_wb
 
 
-def _generator_fields(arch: str) -> List[str]:
-    if arch == "vocos":
-        from l2s.vocoder.vocos import VocosConfig as config_class
-    elif arch == "hifigan":
-        from l2s.vocoder.hifigan import HiFiGANConfig as config_class
-    else:
-        raise InputError(f"recipe: 'arch' must be 'vocos' or 'hifigan', got {arch!r}")
-    return [f.name for f in fields(config_class)]
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """The stage's own options, checked before the runner writes anything."""
+    model_config(hparams, "vocoder")
 
 
 def build_modules(hparams: Mapping[str, Any]) -> Dict[str, nn.Module]:
-    """Generator (``arch`` + ``generator`` fields of its config) and the two discriminators."""
-    overrides = dict(hparams.get("generator") or {})
-    known = _generator_fields(hparams["arch"])
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:  # from_dict would drop them silently: a typo must not train the wrong size
-        raise InputError(f"recipe: unknown generator fields {unknown} for {hparams['arch']}; known: {known}")
-    generator = build_vocoder({"arch": hparams["arch"], **overrides})
+    """The vocoder (the recipe's ``arch``, ``preset`` and ``model`` overrides) and the two discriminators."""
+    entry, config = model_config(hparams, "vocoder")
+    generator = entry.build(config)
     mpd = MultiPeriodDiscriminator(periods=tuple(int(p) for p in hparams["mpd_periods"]),
                                    channels=tuple(int(c) for c in hparams["mpd_channels"]))
     mrd = MultiResolutionDiscriminator(channels=int(hparams["mrd_channels"]))

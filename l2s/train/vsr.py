@@ -1,4 +1,4 @@
-"""Training stage ``vsr``: the lip reader with Auto-AVSR's hybrid CTC/attention recipe.
+"""Training stage ``vsr``: the lip reader (``auto-avsr``) with Auto-AVSR's hybrid CTC/attention recipe.
 
 Random crop + horizontal flip + adaptive time masking, CTC weight and label smoothing
 from the model config, length-bucketed batches, SpeechBrain checkpoints and resume,
@@ -15,23 +15,19 @@ from typing import Any, Dict, Mapping, Optional
 import speechbrain as sb
 import torch
 
-from l2s.config import VSR_PRESETS, VSRConfig
 from l2s.data.manifest import read_manifest
 from l2s.errors import InputError
-from l2s.models.ngram_lm import NgramLM, NgramOptions
-from l2s.models.roi_transforms import augment_roi, roi_to_input
 from l2s.models.vsr import VSRModel, build_vsr, save_vsr
+from l2s.models.vsr.ngram_lm import NgramLM, NgramOptions
+from l2s.models.vsr.roi_transforms import augment_roi, roi_to_input
 from l2s.text.tokenizer import load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, unwrap
+from l2s.train.common import make_loader, model_config, unwrap
 
 logger = logging.getLogger(__name__)
 
-
-def vsr_config(preset: str, overrides: Mapping[str, Any] = None) -> VSRConfig:
-    """A size preset with recipe overrides (used from YAML: ``!apply:l2s.train.vsr.vsr_config``)."""
-    base = VSR_PRESETS[preset]
-    return VSRConfig.from_dict({**base.__dict__, **dict(overrides or {})})
+#: the architectures this stage trains
+ARCHS = ("auto-avsr",)
 
 
 class VSRBrain(L2SBrain):
@@ -104,13 +100,14 @@ def lm_options(hparams: Mapping[str, Any]) -> Optional[NgramOptions]:
 
 
 def check_hparams(hparams: Mapping[str, Any]) -> None:
-    """Refuse language-model settings that cannot work, before anything is written."""
+    """Refuse a model or language-model settings that cannot work, before anything is written."""
+    model_config(hparams, "vsr", ARCHS)
     lm_options(hparams)
 
 
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     """Train, evaluate every test split with the best checkpoint, export the model directory."""
-    config: VSRConfig = hparams["model_config"]
+    _, config = model_config(hparams, "vsr", ARCHS)
     tokenizer = load_tokenizer(config.tokenizer, hparams.get("tokenizer_dir"))
     if tokenizer.vocab_size != config.vocab_size:
         raise ValueError(f"tokenizer has {tokenizer.vocab_size} tokens, model config {config.vocab_size}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Mapping, Union
+from typing import Any, Callable, Dict, Mapping, Union
 
 import torch
 from torch import nn
@@ -51,3 +51,14 @@ def load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], where: 
         raise ModelError(f"{where}: {len(shapes)} shape mismatches, e.g. {k}: checkpoint "
                          f"{tuple(state_dict[k].shape)} vs model {tuple(model.state_dict()[k].shape)}")
     model.load_state_dict(state_dict, strict=True, assign=any(p.is_meta for p in model.parameters()))
+
+
+def load_folded(model_cls: Callable[[Any], nn.Module]) -> Callable[[Any, Any], nn.Module]:
+    """The architecture ``load`` of a vocoder: the weights of a model directory (weight norm kept or already
+    folded) strictly into ``model_cls(config)``, weight norm folded for inference."""
+    def load(config: Any, stored: Any) -> nn.Module:
+        model = model_cls(config)
+        load_state(model, stored.state_dict, str(stored.path))
+        return remove_weight_norm(model)
+
+    return load

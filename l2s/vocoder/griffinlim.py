@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from l2s.arch import Architecture
 from l2s.config import CONTRACT, AudioConfig, MelConfig
 from l2s.vocoder.base import MEL_LOG
 
@@ -47,7 +48,7 @@ class GriffinLim(nn.Module):
         super().__init__()
         from l2s.features.mel import MelSpectrogram  # the contract filterbank and window, built once
 
-        self.options = options
+        self.options = self.config = options
         self.mel = mel
         self.sample_rate = audio.sample_rate
         self.hop_length = mel.hop_length
@@ -99,5 +100,15 @@ FAST_ITERATIONS = 32
 
 
 def fast_griffin_lim() -> GriffinLim:
-    """The registered ``griffinlim-fast``: fast Griffin-Lim with :data:`FAST_ITERATIONS` iterations."""
+    """``griffinlim-fast``: fast Griffin-Lim with :data:`FAST_ITERATIONS` iterations."""
     return GriffinLim(GriffinLimOptions(n_iter=FAST_ITERATIONS))
+
+
+#: Training-free: a pipeline names them in place of a vocoder directory.
+ARCHITECTURES = (
+    Architecture(family="vocoder", name="griffinlim", model_cls=GriffinLim, config_cls=GriffinLimOptions,
+                 needs_weights=False, description="mel pseudo-inverse + fast Griffin-Lim (64 iterations)"),
+    Architecture(family="vocoder", name="griffinlim-fast", model_cls=GriffinLim, config_cls=GriffinLimOptions,
+                 presets={"default": GriffinLimOptions(n_iter=FAST_ITERATIONS)}, needs_weights=False,
+                 description=f"fast Griffin-Lim with {FAST_ITERATIONS} iterations"),
+)

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Mapping, Sequence, Tuple, Union
+from typing import Any, Mapping, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from l2s.arch import Architecture, save_model
 from l2s.config import N_MELS, SAMPLE_RATE
 from l2s.errors import ModelError
+from l2s.structs import from_dict
 from l2s.vocoder.base import MEL_LOG
-from l2s.vocoder.checkpoints import load_state, read_state_dict
+from l2s.vocoder.checkpoints import load_folded, load_state, read_state_dict
 from l2s.vocoder.weight_norm import WNConv1d, WNConvTranspose1d, remove_weight_norm
 
 LRELU_SLOPE = 0.1  # inside the network; the last activation uses torch's default 0.01, as the reference does
@@ -62,35 +64,22 @@ class HiFiGANConfig:
         return math.prod(self.upsample_rates)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "HiFiGANConfig":
-        """From :func:`dataclasses.asdict` output (lists become tuples; unknown keys are ignored)."""
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in data.items() if k in names}
-        for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
-            if key in kw:
-                kw[key] = tuple(int(v) for v in kw[key])
-        if "resblock_dilation_sizes" in kw:
-            kw["resblock_dilation_sizes"] = tuple(tuple(int(d) for d in ds) for ds in kw["resblock_dilation_sizes"])
-        if "resblock" in kw:
-            kw["resblock"] = str(kw["resblock"])
-        return cls(**kw)
-
-    @classmethod
     def from_jik876(cls, config: Mapping[str, Any]) -> "HiFiGANConfig":
         """From a jik876 ``config.json`` dict (``num_mels``, ``sampling_rate``, ``hop_size``...)."""
         try:
-            cfg = cls.from_dict({
+            fields = {
                 "n_mels": config.get("num_mels", N_MELS),
                 "sample_rate": config["sampling_rate"],
                 "upsample_rates": config["upsample_rates"],
                 "upsample_kernel_sizes": config["upsample_kernel_sizes"],
                 "upsample_initial_channel": config["upsample_initial_channel"],
-                "resblock": config["resblock"],
+                "resblock": str(config["resblock"]),
                 "resblock_kernel_sizes": config["resblock_kernel_sizes"],
                 "resblock_dilation_sizes": config["resblock_dilation_sizes"],
-            })
-        except (KeyError, TypeError, ValueError) as exc:
+            }
+        except (KeyError, TypeError) as exc:
             raise ModelError(f"not a usable jik876 HiFi-GAN config: {type(exc).__name__}: {exc}") from None
+        cfg = from_dict(cls, fields, "jik876 HiFi-GAN config", ModelError)
         hop = config.get("hop_size")
         if hop is not None and int(hop) != cfg.hop_length:
             raise ModelError(f"jik876 config: hop_size {hop} != product of upsample_rates {cfg.hop_length}")
@@ -99,6 +88,9 @@ class HiFiGANConfig:
 
 HIFIGAN_V1 = HiFiGANConfig()
 HIFIGAN_TINY = HiFiGANConfig(upsample_initial_channel=32)  # tests and smoke runs
+HIFIGAN_MICRO = replace(HIFIGAN_TINY, upsample_initial_channel=16, resblock_kernel_sizes=(3,),
+                        resblock_dilation_sizes=((1,),))
+HIFIGAN_PRESETS = {"v1": HIFIGAN_V1, "tiny": HIFIGAN_TINY, "micro": HIFIGAN_MICRO}
 
 
 def _same_padding(kernel: int, dilation: int = 1) -> int:
@@ -262,11 +254,6 @@ def load_jik876(
     return model.to(device)
 
 
-def hifigan_config_dict(config: HiFiGANConfig) -> Dict[str, Any]:
-    """The config as stored in an l2s vocoder directory."""
-    return {"arch": "hifigan", **asdict(config)}
-
-
 def convert_jik876(ckpt_path: Union[str, Path], out_dir: Union[str, Path],
                    config_json: Union[str, Path, Mapping[str, Any], HiFiGANConfig, None] = None) -> Path:
     """Convert a jik876 generator checkpoint into an l2s vocoder directory (weight norm folded).
@@ -274,6 +261,9 @@ def convert_jik876(ckpt_path: Union[str, Path], out_dir: Union[str, Path],
     The directory stores the generator's own rate and hop; :func:`~l2s.vocoder.registry.get_vocoder`
     refuses it as a contract vocoder unless they are 16 kHz and 160.
     """
-    from l2s.vocoder.registry import save_vocoder
+    return save_model(load_jik876(ckpt_path, config_json), out_dir, "vocoder")
 
-    return save_vocoder(load_jik876(ckpt_path, config_json), out_dir)
+
+ARCHITECTURE = Architecture(family="vocoder", name="hifigan", model_cls=HiFiGAN, config_cls=HiFiGANConfig,
+                            presets=HIFIGAN_PRESETS, load=load_folded(HiFiGAN),
+                            description="HiFi-GAN generator (jik876 layout; LipVoicer's vocoder)")

@@ -1,10 +1,11 @@
 """Real-time factor of a vocoder: seconds of compute per second of audio.
 
-``python -m l2s.vocoder.speed [NAME_OR_ARCH ...]`` prints one JSON line per vocoder,
+``python -m l2s.vocoder.speed [NAME_OR_ARCH[:PRESET] ...]`` prints one JSON line per vocoder,
 measured on one CPU thread (the figure ``vocoders/README.md`` reports). Besides the
-names :func:`~l2s.vocoder.registry.get_vocoder` accepts, ``hifigan-v1`` and ``vocos``
-build randomly initialised networks of the default sizes (speed does not depend on
-the weights).
+names :func:`~l2s.vocoder.registry.get_vocoder` accepts, an architecture of the vocoder
+table (``hifigan``, ``vocos``...), optionally with one of its presets (``hifigan:v1``,
+``vocos:small``), builds a randomly initialised network of that size (speed does not
+depend on the weights).
 """
 
 from __future__ import annotations
@@ -60,24 +61,24 @@ def real_time_factor(vocoder: Vocoder, name: str = "", seconds: float = 3.0, thr
                        real_time_factor=best / seconds, real_time_factor_cpu=best_cpu / seconds)
 
 
-def _build(name: str) -> Vocoder:
-    if name == "hifigan-v1":
-        from l2s.vocoder.hifigan import HIFIGAN_V1, HiFiGAN
-
-        return HiFiGAN(HIFIGAN_V1).remove_weight_norm().eval()
-    if name == "vocos":
-        from l2s.vocoder.vocos import VOCOS_BASE, VocosVocoder
-
-        return VocosVocoder(VOCOS_BASE).eval()
+def build(name: str) -> Vocoder:
+    """A vocoder to time: an untrained ``ARCH[:PRESET]`` of the vocoder table (weight norm folded, as loaded
+    models are), else whatever :func:`~l2s.vocoder.registry.get_vocoder` finds by that name."""
+    from l2s.arch import architectures
     from l2s.vocoder.registry import get_vocoder
+    from l2s.vocoder.weight_norm import remove_weight_norm
 
-    return get_vocoder(name)
+    arch, _, preset = name.partition(":")
+    entry = architectures("vocoder").get(arch)
+    if entry is None or not entry.needs_weights:
+        return get_vocoder(name)
+    return remove_weight_norm(entry.create(preset or None)).eval()
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    names = list(sys.argv[1:] if argv is None else argv) or ["griffinlim", "hifigan-v1", "vocos"]
+    names = list(sys.argv[1:] if argv is None else argv) or ["griffinlim", "hifigan:v1", "vocos:base"]
     for name in names:
-        print(json.dumps(asdict(real_time_factor(_build(name), name))), flush=True)
+        print(json.dumps(asdict(real_time_factor(build(name), name))), flush=True)
 
 
 if __name__ == "__main__":

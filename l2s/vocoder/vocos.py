@@ -16,18 +16,19 @@ Two uses:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Mapping, Union
 
 import torch
 import yaml
 from torch import nn
 
+from l2s.arch import Architecture
 from l2s.config import CONTRACT, N_MELS, SAMPLE_RATE
 from l2s.errors import ModelError
 from l2s.vocoder.base import MEL_LOG, MEL_NORM
-from l2s.vocoder.checkpoints import load_state
+from l2s.vocoder.checkpoints import load_folded, load_state
 
 OFFICIAL_CONFIG = "config.yaml"
 OFFICIAL_WEIGHTS = "pytorch_model.bin"
@@ -61,14 +62,12 @@ class VocosConfig:
     hop_length: int = CONTRACT.mel.hop_length
     sample_rate: int = SAMPLE_RATE
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "VocosConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 VOCOS_BASE = VocosConfig()
+#: the bundled pipeline's size (2.7 M parameters; vocoders/vocos-small)
+VOCOS_SMALL = VocosConfig(dim=256, intermediate_dim=768, num_layers=6)
 VOCOS_TINY = VocosConfig(dim=32, intermediate_dim=96, num_layers=2)
+VOCOS_PRESETS = {"base": VOCOS_BASE, "small": VOCOS_SMALL, "tiny": VOCOS_TINY}
 
 
 class VocosVocoder(nn.Module):
@@ -97,11 +96,6 @@ class VocosVocoder(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """``(B, n_mels, T)`` model-space mel to ``(B, T * hop_length)`` waveform."""
         return self.head(self.backbone(mel))
-
-
-def vocos_config_dict(config: VocosConfig) -> Dict[str, Any]:
-    """The config as stored in an l2s vocoder directory."""
-    return {"arch": "vocos", **asdict(config)}
 
 
 def _build(section: Mapping[str, Any], where: str) -> nn.Module:
@@ -199,3 +193,8 @@ def load_official_vocos(path: Union[str, Path], device: Union[str, torch.device]
         raise ModelError(f"{weights}: unreadable ({type(exc).__name__}: {exc})") from None
     load_state(model, state, str(weights))
     return model.eval().to(device)
+
+
+ARCHITECTURE = Architecture(family="vocoder", name="vocos", model_cls=VocosVocoder, config_cls=VocosConfig,
+                            presets=VOCOS_PRESETS, load=load_folded(VocosVocoder),
+                            description="Vocos (ConvNeXt backbone + ISTFT head) at the signal contract")

@@ -9,7 +9,7 @@ Conformer, 2021) and checked against their outputs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 import torch
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2s.config import N_MELS
+from l2s.diffusion.schedules import NoiseScheduleConfig
 from l2s.models.lipvoicer.melgen import StepMLP
 
 LN_EPS = 1e-6
@@ -37,6 +38,7 @@ class ASRGuideConfig:
         patch_size: stage-1 patch attention pools time by this factor (1 disables it).
         ff_ratio: feed-forward expansion.
         step_embed_in, step_embed_mid, step_embed_out: diffusion-step MLP sizes.
+        schedule: the diffusion schedule of the noisy mels it was trained on (LipVoicer's linear 400 steps).
     """
 
     vocab_size: int = 256
@@ -50,6 +52,7 @@ class ASRGuideConfig:
     step_embed_in: int = 128
     step_embed_mid: int = 512
     step_embed_out: int = 512
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dims", tuple(self.dims))
@@ -65,6 +68,15 @@ class ASRGuideConfig:
                 down = j == n - 1 and s < len(self.dims) - 1
                 plan.append((s, dim, self.dims[s + 1] if down else dim, 2 if down else 1))
         return plan
+
+
+ASR_GUIDE_LIPVOICER = ASRGuideConfig()
+#: small guides of LipVoicer's architecture over the character vocabulary (untrained pipelines, tests)
+ASR_GUIDE_TINY = ASRGuideConfig(vocab_size=31, stem_channels=16, dims=(16, 24, 32), num_blocks=(1, 1, 1), num_heads=2,
+                                kernel_size=7, patch_size=3, ff_ratio=2, step_embed_in=16, step_embed_mid=32,
+                                step_embed_out=32)
+ASR_GUIDE_MICRO = replace(ASR_GUIDE_TINY, stem_channels=8, dims=(8, 8, 8))
+ASR_GUIDE_PRESETS = {"lipvoicer": ASR_GUIDE_LIPVOICER, "tiny": ASR_GUIDE_TINY, "micro": ASR_GUIDE_MICRO}
 
 
 def _halve(lengths: torch.Tensor) -> torch.Tensor:

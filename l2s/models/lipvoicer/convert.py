@@ -290,9 +290,9 @@ def convert_melgen(theirs: Mapping[str, torch.Tensor]) -> Tuple[MelGenConfig, St
     cfg = melgen_config(theirs)
     with torch.device("meta"):
         expected = _expected(MelGen(cfg))
-    ours, report = map_state_dict(theirs, MELGEN_KEYS, expected, "melgen")
+    ours, report = map_state_dict(theirs, MELGEN_KEYS, expected, "generator")
     if report.missing:
-        raise ModelError("melgen: checkpoint lacks " + ", ".join(report.missing[:5])
+        raise ModelError("generator (MelGen): checkpoint lacks " + ", ".join(report.missing[:5])
                          + (f" and {len(report.missing) - 5} more" if len(report.missing) > 5 else ""))
     return cfg, ours, report
 
@@ -316,11 +316,11 @@ def convert_asr(theirs: Mapping[str, torch.Tensor], notes: Sequence[str] = ()
 
     with torch.device("meta"):
         expected = _expected(ASRGuide(cfg))
-    ours, report = map_state_dict(theirs, ASR_KEYS, expected, "guide_asr", post=post)
+    ours, report = map_state_dict(theirs, ASR_KEYS, expected, "guide", post=post)
     if notes:
         report = ConversionReport(**{**report.__dict__, "notes": tuple(notes) + report.notes})
     if report.missing:
-        raise ModelError("guide_asr: checkpoint lacks " + ", ".join(report.missing[:5])
+        raise ModelError("guide (ASR): checkpoint lacks " + ", ".join(report.missing[:5])
                          + (f" and {len(report.missing) - 5} more" if len(report.missing) > 5 else ""))
     return cfg, ours, report
 

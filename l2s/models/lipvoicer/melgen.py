@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Tuple
 
 import torch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from l2s.config import CROP_SIZE, MEL_FRAMES_PER_VIDEO_FRAME, N_MELS
+from l2s.diffusion.schedules import NoiseScheduleConfig
 from l2s.models.lipvoicer.encoders import FaceEncoder, LipEncoder
 
 FACE_SIZE = 224
@@ -44,6 +45,7 @@ class MelGenConfig:
         step_embed_mid: hidden size of the step MLP.
         step_embed_out: output size of the step MLP.
         cond_upsample: time strides of the conditioner's transposed convs (product = mel frames per video frame).
+        schedule: the diffusion schedule it was trained for (LipVoicer's checkpoints: its linear 400 steps).
     """
 
     tcn_channels: Tuple[int, ...] = (512, 512, 512, 512)
@@ -57,6 +59,7 @@ class MelGenConfig:
     step_embed_mid: int = 512
     step_embed_out: int = 512
     cond_upsample: Tuple[int, ...] = (2, 2)
+    schedule: NoiseScheduleConfig = field(default_factory=NoiseScheduleConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tcn_channels", tuple(self.tcn_channels))
@@ -68,6 +71,14 @@ class MelGenConfig:
     @property
     def cond_channels(self) -> int:
         return self.face_dim + self.tcn_channels[-1]
+
+
+MELGEN_LIPVOICER = MelGenConfig()
+#: small MelGens of LipVoicer's architecture (untrained pipelines, tests)
+MELGEN_TINY = MelGenConfig(tcn_channels=(32, 32), face_widths=(8, 8, 16, 16), face_dim=8, res_channels=32,
+                           skip_channels=32, num_layers=4, step_embed_in=16, step_embed_mid=32, step_embed_out=32)
+MELGEN_MICRO = replace(MELGEN_TINY, tcn_channels=(16, 16), res_channels=16, skip_channels=16, num_layers=2)
+MELGEN_PRESETS = {"lipvoicer": MELGEN_LIPVOICER, "tiny": MELGEN_TINY, "micro": MELGEN_MICRO}
 
 
 def step_embedding(t: torch.Tensor, dim: int = 128) -> torch.Tensor:
