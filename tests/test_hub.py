@@ -15,16 +15,17 @@ class Toy:
 
 def test_save_load_roundtrip(tmp_path):
     sd = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(2)}
-    out = save_model_dir(tmp_path / "m", "toy", Toy(), sd)
+    out = save_model_dir(tmp_path / "m", "toy", "toy-arch", Toy(), sd)
     md = load_model_dir(out, kind="toy")
-    assert md.config == {"width": 3} and torch.equal(md.state_dict["w"], sd["w"])
+    assert md.config == {"width": 3} and md.arch == "toy-arch" and torch.equal(md.state_dict["w"], sd["w"])
+    assert yaml.safe_load((out / CONFIG_FILE).read_text())["format_version"] == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left
     with pytest.raises(ModelError, match="expected 'vsr'"):
         load_model_dir(out, kind="vsr")
 
 
 def test_contract_mismatch_is_refused(tmp_path):
-    out = save_model_dir(tmp_path / "m", "toy", Toy(), {"w": torch.ones(1)})
+    out = save_model_dir(tmp_path / "m", "toy", "toy-arch", Toy(), {"w": torch.ones(1)})
     meta = yaml.safe_load((out / CONFIG_FILE).read_text())
     meta["contract"]["audio"]["sample_rate"] = 22050
     (out / CONFIG_FILE).write_text(yaml.safe_dump(meta))
@@ -42,12 +43,18 @@ def test_resolve(tmp_path, monkeypatch):
         resolve("someone/some-l2s-model")
 
 
-def test_load_module_rebuilds_and_refuses_misfits(tmp_path):
-    from l2s.hub import load_module
+def test_load_model_rebuilds_through_the_table_and_refuses_misfits(tmp_path):
+    from l2s.arch import load_model, lookup, save_model
 
-    lin = torch.nn.Linear(3, 2)
-    save_model_dir(tmp_path / "m", "toy", {"n_in": 3, "n_out": 2}, lin.state_dict())
-    back = load_module(tmp_path / "m", "toy", lambda c: torch.nn.Linear(c["n_in"], c["n_out"]))
-    assert torch.equal(back.weight, lin.weight) and not back.training
-    with pytest.raises(ModelError, match="not a loadable toy checkpoint"):
-        load_module(tmp_path / "m", "toy", lambda c: torch.nn.Linear(4, 2))
+    prior = lookup("prior", "ddsp").create("micro")
+    back = load_model(save_model(prior, tmp_path / "m"), "prior")
+    assert back.config == prior.config and not back.training
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), prior.state_dict().values()))
+    save_model_dir(tmp_path / "bad", "prior", "ddsp", prior.config, {"w": torch.ones(1)})
+    with pytest.raises(ModelError, match="not a loadable prior checkpoint"):
+        load_model(tmp_path / "bad", "prior")
+    save_model_dir(tmp_path / "other", "prior", "wavenet", prior.config, prior.state_dict())
+    with pytest.raises(ModelError, match="unknown prior architecture 'wavenet'"):
+        load_model(tmp_path / "other", "prior")
+    with pytest.raises(ModelError, match="holds a 'prior' model, expected 'generator'"):
+        load_model(tmp_path / "m", "generator")

@@ -159,6 +159,7 @@ def test_cli_bad_root_is_one_line_exit_2(tmp_path):
 @pytest.mark.parametrize("name", ["grid", "lrs2", "lrs3"])
 def test_recipe_manifests_are_what_prepare_writes(prepared, name):
     """Every manifest a recipe stage reads is one that ``l2s prepare <corpus>`` writes."""
+    from l2s.train.common import model_config
     from l2s.train.runner import load_hparams
 
     _, out, _, _ = prepared[name]
@@ -176,8 +177,9 @@ def test_recipe_manifests_are_what_prepare_writes(prepared, name):
         for manifest in manifests:
             assert Path(manifest).is_file(), (stage, manifest)
         if stage == "vsr":
-            assert hparams["model_config"].d_model == 768  # the base size
-            assert hparams["model_config"].tokenizer == ("char" if name == "grid" else "sentencepiece")
+            _, config = model_config(hparams, "vsr")
+            assert config.d_model == 768  # the base size
+            assert config.tokenizer == ("char" if name == "grid" else "sentencepiece")
 
 
 def test_long_pretrain_clips_are_cut_into_segments(prepared, tmp_path):

@@ -41,14 +41,13 @@ def pipeline() -> None:
               help="The generator's default solver (default: its architecture's; a diffusion generator's is "
                    "LipVoicer's ddpm over every schedule step).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="The generator's default steps (a diffusion generator's default: every schedule step for ddpm, "
-                   "20 for the others).")
+              help="The generator's default steps (default: its architecture's).")
 @click.option("--start-step", type=click.IntRange(min=1), default=None,
               help="Shallow diffusion from the coarse prior noised to this step (default: from pure noise).")
 @click.option("--asr-start", type=click.IntRange(min=0), default=None,
-              help="The guide applies at schedule steps t <= this (a diffusion generator's default: 270).")
+              help="The guide applies at schedule steps t <= this (default: the generator's).")
 @click.option("--asr-end", type=click.IntRange(min=0), default=None,
-              help="... and at steps t >= this (default 0; the last steps are left to the generator).")
+              help="... and at steps t >= this (default: the generator's; the last steps are then left to it).")
 @click.option("--w-video", type=click.FloatRange(min=0), default=None,
               help="Classifier-free video guidance weight (default: LipVoicer's w1).")
 @click.option("--w-asr", type=click.FloatRange(min=0), default=None,

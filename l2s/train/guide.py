@@ -27,12 +27,22 @@ PAD = {"tokens": 0, "mel": -1.0}
 ARCHS = ("ctc",)
 
 
-def check_hparams(hparams: Mapping[str, Any]) -> None:
-    """The stage's own options, checked before the runner writes anything."""
-    _, config = model_config(hparams, "guide", ARCHS)
+def guide_config(hparams: Mapping[str, Any]):
+    """The recipe's guide (arch, preset, ``model`` overrides), over the character tokenizer's vocabulary.
+
+    Raises:
+        InputError: another vocabulary size, or what :func:`~l2s.train.common.model_config` refuses.
+    """
+    entry, config = model_config(hparams, "guide", ARCHS)
     if config.vocab_size != CharTokenizer().vocab_size:
         raise InputError(f"recipe model: vocab_size {config.vocab_size}, the character tokenizer has "
                          f"{CharTokenizer().vocab_size} tokens")
+    return entry, config
+
+
+def check_hparams(hparams: Mapping[str, Any]) -> None:
+    """The stage's own options, checked before the runner writes anything."""
+    guide_config(hparams)
 
 
 def _mel_batch(batch, device):
@@ -83,8 +93,7 @@ class GuideBrain(L2SBrain):
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     """Train, evaluate every test split with the best checkpoint, export ``<output_folder>/model``."""
     tokenizer = CharTokenizer()
-    check_hparams(hparams)
-    entry, config = model_config(hparams, "guide", ARCHS)
+    entry, config = guide_config(hparams)
     guide = entry.build(config)
     recoverables = {"guide": guide, "counter": hparams["epoch_counter"]}
     if hparams.get("lr_annealing") is not None:
