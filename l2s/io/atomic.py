@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, List, Sequence, Union
 
+from l2s.errors import InputError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -126,3 +128,19 @@ def atomic_write_bytes(dest: PathLike, data: bytes) -> None:
 
 def atomic_write_text(dest: PathLike, text: str) -> None:
     atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def check_replaceable(out_dir: PathLike, marker: str) -> None:
+    """Refuse to replace an existing directory that is not empty and holds no ``marker`` file.
+
+    Atomic directory writers replace ``out_dir`` whole; this keeps ``-o ~`` from wiping a home folder.
+
+    Raises:
+        InputError: ``out_dir`` is a file, or a non-empty directory without ``marker``.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
+        raise InputError(f"{out}: exists and is not an output of this command (no {marker}); "
+                         "refusing to replace it: choose another folder")

@@ -29,7 +29,7 @@ from l2s.arch import lookup, named_members, settings_of
 from l2s.diffusion.guidance import Guidance
 from l2s.errors import InputError
 from l2s.hub import CONFIG_FILE, PIPELINE_FILE, WEIGHTS_FILE, load_model_dir
-from l2s.io.atomic import atomic_dir
+from l2s.io.atomic import atomic_dir, check_replaceable
 from l2s.models.guide.base import CHAR_TOKENIZER
 from l2s.pipeline.card import CardText, write_card
 from l2s.pipeline.spec import COMPONENTS, REQUIRED_COMPONENTS, ChunkSpec, PipelineSpec, write_spec
@@ -58,22 +58,6 @@ def model_dir_of(path: PathLike, component: str) -> Path:
         return p / EXPORT_SUBDIR
     raise InputError(f"--{component} {path}: not a model directory (no {CONFIG_FILE}, "
                      f"nor {EXPORT_SUBDIR}/{CONFIG_FILE})")
-
-
-def check_replaceable(out_dir: PathLike, marker: str) -> None:
-    """Refuse to replace an existing directory that is not empty and holds no ``marker`` file.
-
-    Atomic directory writers replace ``out_dir`` whole; this keeps ``-o ~`` from wiping a home folder.
-
-    Raises:
-        InputError: ``out_dir`` is a file, or a non-empty directory without ``marker``.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
-        raise InputError(f"{out}: exists and is not an output of this command (no {marker}); "
-                         "refusing to replace it: choose another folder")
 
 
 def directory_size(path: PathLike) -> int:

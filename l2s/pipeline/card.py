@@ -180,7 +180,8 @@ def render_card(directory: Union[str, Path], spec: PipelineSpec, text: CardText 
     lines += ["## Components", "", "| stage | directory |", "|---|---|"]
     lines += [f"| {component} | {where} |" for component, where in _sizes(directory, spec).items()]
     settings = {k: v for k, v in spec.to_dict().items() if k not in _NOT_SETTINGS}
-    lines += ["", "Settings (from `pipeline.yaml`; the sampler's can be overridden per call):", "", "```yaml",
+    lines += ["", "Settings (from `pipeline.yaml`; the generator's sampler settings and the guidance weights can be "
+              "overridden per call):", "", "```yaml",
               yaml.safe_dump(settings, sort_keys=False).rstrip(), "```", ""]
     trained = f"Trained on {spec.trained_on}." if spec.trained_on else "Not stated."
     lines += ["## Training data", "", text.training or trained, ""]

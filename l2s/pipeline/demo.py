@@ -28,7 +28,7 @@ import numpy as np
 
 from l2s.defaults import DEFAULT_ASR, NO_ASR
 from l2s.errors import DependencyError, L2SError
-from l2s.io.atomic import atomic_dir, atomic_write_text
+from l2s.io.atomic import atomic_dir, atomic_write_text, check_replaceable
 
 INPUT_VIDEO = "input_silent.mp4"
 VOICED_VIDEO = "voiced.mp4"
@@ -222,7 +222,6 @@ def run_demo(out_dir: Path, load_pipeline: Callable[[], Any], options: DemoOptio
         on_step: called with the index into :data:`DEMO_STEPS` as each step starts (progress display).
     """
     from l2s.io.audio import read_audio
-    from l2s.pipeline.build import check_replaceable
     from l2s.pipeline.outputs import sidecar_record, write_audio
 
     out = Path(out_dir)

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from l2s.hub import PIPELINE_FILE, push_folder_to_hub
-from l2s.io.atomic import atomic_dir
-from l2s.pipeline.build import check_replaceable
+from l2s.io.atomic import atomic_dir, check_replaceable
 from l2s.pipeline.card import CARD_FILE, write_card
 from l2s.pipeline.spec import PipelineSpec, write_spec
 
