@@ -1,7 +1,7 @@
 """The architecture tables: one per stage family, each member declared once, next to its model.
 
-A stage of the pipeline (``vsr``, ``prior``, ``generator``, ``guide``, ``vocoder``) has members, its
-*architectures*: the lip reader ``auto-avsr``, the generators ``denoiser`` and ``lipvoicer``, the vocoders
+A stage of the pipeline (``vsr``, ``aligner``, ``prior``, ``generator``, ``guide``, ``vocoder``) has members,
+its *architectures*: the lip reader ``auto-avsr``, the generators ``denoiser`` and ``lipvoicer``, the vocoders
 ``hifigan``, ``vocos`` and ``griffinlim``... An architecture module declares its member as a module-level
 :class:`Architecture` beside its model and config classes::
 
@@ -35,10 +35,11 @@ from l2s.errors import InputError, ModelError
 from l2s.structs import from_dict, merge, to_dict
 
 #: The stage families, in pipeline order.
-FAMILIES = ("vsr", "prior", "generator", "guide", "vocoder")
+FAMILIES = ("vsr", "aligner", "prior", "generator", "guide", "vocoder")
 #: The package whose modules declare each family's members.
 FAMILY_PACKAGES = {
     "vsr": "l2s.models.vsr",
+    "aligner": "l2s.models.aligner",
     "prior": "l2s.models.prior",
     "generator": "l2s.models.generator",
     "guide": "l2s.models.guide",

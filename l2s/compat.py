@@ -17,7 +17,7 @@ from l2s.errors import ModelError
 #: Format-1 names of stages (components, model kinds, recipe stages) -> the current ones.
 OLD_STAGE_NAMES = {"f0_ddsp": "prior", "melgen": "generator", "guide_asr": "guide", "asr_guide": "guide"}
 #: The architecture of a format-1 model directory that stored none (l2s's own networks).
-FORMAT1_ARCHS = {"vsr": "auto-avsr", "prior": "ddsp", "generator": "denoiser", "guide": "ctc"}
+FORMAT1_ARCHS = {"vsr": "auto-avsr", "aligner": "viterbi", "prior": "ddsp", "generator": "denoiser", "guide": "ctc"}
 #: The guidance weights that format 1 kept among the sampler settings.
 GUIDANCE_KEYS = ("w_video", "w_asr")
 

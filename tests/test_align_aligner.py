@@ -10,9 +10,9 @@ import torch
 
 from l2s.align import Aligner
 from l2s.align.aligner import normalise_text, word_groups
-from l2s.align.checkpoint import AlignerConfig, AlignerModel, load_aligner, save_aligner
-from l2s.align.durations import DurationConfig
-from l2s.align.timing import TimingConfig, frame_targets
+from l2s.models.aligner.model import AlignerConfig, AlignerModel, load_aligner, save_aligner
+from l2s.models.aligner.durations import DurationConfig
+from l2s.models.aligner.timing import TimingConfig, frame_targets
 from l2s.errors import InputError, ModelError
 from l2s.models.vsr import VSR_TINY, build_vsr
 from l2s.text.phonemes import DEFAULT_INVENTORY

@@ -18,7 +18,7 @@ def test_bench_reports_rtf_per_stage_and_the_generator_comparison(tmp_path):
     report = json.loads(out.read_text())
     assert report["weights"] == "untrained" and "untrained" in report["note"]
     assert report["clips"] == 1 and report["audio_seconds"] > 1.0
-    assert STAGES == ("roi", "vsr", "prior", "generator", "vocoder")
+    assert STAGES == ("roi", "vsr", "aligner", "prior", "generator", "vocoder")
     for stage in STAGES:
         assert report[f"rtf_{stage}"] >= 0
     assert report["rtf_total"] >= sum(report[f"rtf_{s}"] for s in STAGES) * 0.99

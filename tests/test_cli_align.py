@@ -20,7 +20,7 @@ from tests._faults import read_only_folder
 
 @pytest.fixture(scope="module")
 def clip():
-    from tests._melgen_corpus import tiny_corpus
+    from tests._tiny_corpus import tiny_corpus
 
     if bundled_dir("synthgrid-small") is None:
         pytest.skip("this build has no bundled synthgrid-small")

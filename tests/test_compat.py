@@ -60,12 +60,12 @@ def test_the_bundled_pipeline_is_format1_and_reads_with_the_current_names():
     stored = yaml.safe_load((root / PIPELINE_FILE).read_text())
     assert stored["format_version"] == 1 and "sampler" in stored and "melgen" in stored["components"]
     spec = read_spec(root)
-    assert spec.components == {"vsr": "vsr", "prior": "f0_ddsp", "generator": "melgen", "guide": "guide_asr",
-                               "vocoder": "vocoder"}
+    assert spec.components == {"vsr": "vsr", "aligner": "aligner", "prior": "f0_ddsp", "generator": "melgen",
+                               "guide": "guide_asr", "vocoder": "vocoder"}
     assert spec.generator == {"solver": "dpmsolver++", "steps": 10, "asr_start": 270, "start_step": 25, "asr_end": 0}
     assert spec.guidance == Guidance(w_video=2.0, w_asr=0.0)
-    expected = {"vsr": ("vsr", "auto-avsr"), "f0_ddsp": ("prior", "ddsp"), "melgen": ("generator", "denoiser"),
-                "guide_asr": ("guide", "ctc"), "vocoder": ("vocoder", "vocos")}
+    expected = {"vsr": ("vsr", "auto-avsr"), "aligner": ("aligner", "viterbi"), "f0_ddsp": ("prior", "ddsp"),
+                "melgen": ("generator", "denoiser"), "guide_asr": ("guide", "ctc"), "vocoder": ("vocoder", "vocos")}
     for sub, (kind, arch) in expected.items():
         meta = read_model_meta(root / sub)
         assert (meta["kind"], meta["arch"]) == (kind, arch) and "arch" not in meta["config"]
@@ -89,6 +89,7 @@ def test_a_format1_pipeline_gives_the_same_speech(variant, tmp_path):
         wa, wb = a(_roi(), seed=0, **kwargs), b(_roi(), seed=0, **kwargs)
         np.testing.assert_array_equal(wa.mel, wb.mel)
         np.testing.assert_array_equal(wa.wav, wb.wav)
+        assert wa.alignment == wb.alignment and wa.alignment is not None
 
 
 def test_format1_leftovers_that_change_behaviour_are_refused(tmp_path):

@@ -80,6 +80,9 @@ def test_half_storage_round_trip_is_close_to_float32(micro, tmp_path):
     stored = _weights(half / "vsr")
     assert any(v.dtype == torch.float16 for v in stored.values())
     assert all(v.dtype != torch.float16 for k, v in stored.items() if "running_" in k)  # buffers stay float32
+    aligner = _weights(half / "aligner")  # the aligner's mean phoneme durations are a buffer too
+    assert aligner["durations.mean_duration"].dtype == torch.float32
+    assert aligner["durations.embed.weight"].dtype == torch.float16
     a, b = Lip2Speech.from_pretrained(full, device="cpu"), Lip2Speech.from_pretrained(half, device="cpu")
     assert all(p.dtype == torch.float32 for p in b.generator.model.parameters())
     for ma, mb in ((a.vsr, b.vsr), (a.generator.model, b.generator.model), (a.vocoder, b.vocoder)):

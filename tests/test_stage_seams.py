@@ -73,7 +73,7 @@ def test_a_toy_generator_and_vocoder_run_through_the_tables_alone(toys, micro, t
     assert result.wav.shape == (FRAMES * SAMPLES_PER_VIDEO_FRAME,) and np.isfinite(result.wav).all()
     assert np.abs(result.wav).max() > 0
     assert result.network_evals == 3 and result.settings["passes"] == 3 and "solver" not in result.settings
-    assert set(result.timings) == {"roi", "vsr", "prior", "generator", "vocoder", "total"}
+    assert set(result.timings) == {"roi", "vsr", "aligner", "prior", "generator", "vocoder", "total"}
     # the mel is the toy's map of the lip reader's features (noise scale 0)
     with torch.no_grad():
         expected = pipe.generator.model(pipe.read_lips(_roi(), decode=False).features)[0].numpy()
@@ -140,8 +140,9 @@ def test_an_entry_point_module_joins_the_tables(tmp_path, monkeypatch):
 
 
 def test_the_tables_hold_every_member():
-    assert FAMILIES == ("vsr", "prior", "generator", "guide", "vocoder")
+    assert FAMILIES == ("vsr", "aligner", "prior", "generator", "guide", "vocoder")
     assert set(architectures("vsr")) == {"auto-avsr"}
+    assert set(architectures("aligner")) == {"viterbi"}
     assert set(architectures("prior")) == {"ddsp"}
     assert set(architectures("generator")) == {"denoiser", "lipvoicer"}
     assert set(architectures("guide")) == {"ctc", "lipvoicer", "whisper"}

@@ -7,11 +7,11 @@
     alignment = aligner.align(features, "bin blue at f two now")
 
 The text is tokenised by the lip reader's own tokenizer and placed on frame-level posteriors over its
-tokens (:func:`l2s.align.ctc.viterbi`): those of the aligner's timing head (:mod:`l2s.align.timing`)
+tokens (:func:`l2s.align.ctc.viterbi`): those of the aligner's timing head (:mod:`l2s.models.aligner.timing`)
 when it has one, else the lip reader's own CTC head. Tokens are grouped into words: a space token separates words of a
 character tokenizer, a ``▁`` piece starts a word of a SentencePiece one. A word spans its tokens'
 frames; each word is then cut into its phonemes (:class:`~l2s.text.phonemes.G2P`) by the shares of
-the duration model (:mod:`l2s.align.durations`).
+the duration model (:mod:`l2s.models.aligner.durations`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from l2s.align.checkpoint import AlignerModel, load_aligner
+from l2s.models.aligner.model import AlignerModel, load_aligner
 from l2s.align.ctc import TokenSpan, token_spans, viterbi
-from l2s.align.durations import equal_shares, predict_shares
+from l2s.models.aligner.durations import equal_shares, predict_shares
 from l2s.align.timeline import Alignment, PhonemeSpan, WordSpan
 from l2s.config import FPS
 from l2s.errors import InputError, ModelError
@@ -88,7 +88,7 @@ class Aligner:
 
     Args:
         vsr: the lip reader (:class:`~l2s.models.vsr.VSRModel`, with its tokenizer).
-        model: the trained timing head and duration model (:mod:`l2s.align.checkpoint`), or None: then
+        model: the trained timing head and duration model (:mod:`l2s.models.aligner.model`), or None: then
             the lip reader's CTC head places the words and the phonemes share them equally.
         language: the G2P's espeak-ng language.
         shares: ``"model"`` (the duration model), ``"mean"`` (the phonemes' mean durations), ``"equal"``.

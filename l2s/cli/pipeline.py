@@ -77,7 +77,8 @@ def build(out: str, vsr: Optional[str], aligner: Optional[str], prior: Optional[
     from l2s.pipeline.build import build_pipeline, directory_size
     from l2s.pipeline.card import card_text_from
 
-    given = {"vsr": vsr, "aligner": aligner, "prior": prior, "generator": generator, "guide": guide, "vocoder": vocoder}
+    given = {"vsr": vsr, "aligner": aligner, "prior": prior, "generator": generator, "guide": guide,
+             "vocoder": vocoder}
     options = {"solver": solver, "steps": steps, "start_step": start_step, "asr_start": asr_start,
                "asr_end": asr_end}
     card = card_text_from(card_file, eval_reports)

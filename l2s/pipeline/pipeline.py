@@ -216,11 +216,10 @@ class Lip2Speech:
                                schedule=generator.schedule)
         vocoder = get_vocoder(source["vocoder"], dev)
         aligner = None
-        if vsr is not None and vsr.tokenizer is not None:
+        if vsr is not None and vsr.tokenizer is not None:  # without an aligner model: on the reader's CTC head
             from l2s.align import Aligner
-            from l2s.align.checkpoint import load_aligner
 
-            aligner = Aligner(vsr, load_aligner(source["aligner"], dev) if "aligner" in source else None)
+            aligner = Aligner(vsr, load_model(source["aligner"], "aligner", dev) if "aligner" in source else None)
         return cls(spec, root, generator, vocoder, dev, vsr=vsr, prior_model=prior, guide=guide, aligner=aligner)
 
     def save_pretrained(self, save_directory: Union[str, Path]) -> Path:

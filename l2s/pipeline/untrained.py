@@ -29,11 +29,13 @@ from l2s.pipeline.spec import COMPONENTS, ChunkSpec, PipelineSpec, write_spec
 from l2s.structs import to_dict
 
 PRESETS = ("tiny", "micro")
-#: The member of each stage's table an untrained pipeline is made of, per variant (in the order they are built).
+#: The member of each stage's table an untrained pipeline is made of, per variant, in the order their random
+#: weights are drawn (a member added later goes last, so the others keep the weights they had).
 MEMBERS = {
-    "l2s": {"vsr": "auto-avsr", "prior": "ddsp", "generator": "denoiser", "guide": "ctc", "vocoder": "hifigan"},
+    "l2s": {"vsr": "auto-avsr", "prior": "ddsp", "generator": "denoiser", "guide": "ctc", "vocoder": "hifigan",
+            "aligner": "viterbi"},
     "lipvoicer": {"vsr": "auto-avsr", "prior": "ddsp", "generator": "lipvoicer", "guide": "lipvoicer",
-                  "vocoder": "hifigan"},
+                  "vocoder": "hifigan", "aligner": "viterbi"},
 }
 ARCHS = tuple(MEMBERS)
 

@@ -4,10 +4,10 @@ Both learn from a corpus with true word and phoneme timings (SynthGRID's ``align
 manifests' ``align`` field) on the lip reader's features, which are computed once (the reader is frozen
 and its input is not augmented). The run:
 
-1. the timing head (:mod:`l2s.align.timing`) by frame-level cross-entropy against each clip's words
+1. the timing head (:mod:`l2s.models.aligner.timing`) by frame-level cross-entropy against each clip's words
    spread over their true spans;
 2. the transcripts of the training clips are aligned with it, exactly as at inference, and each word's
-   true phoneme shares become the duration model's targets (:mod:`l2s.align.durations`; its loss is the
+   true phoneme shares become the duration model's targets (:mod:`l2s.models.aligner.durations`; its loss is the
    mean absolute error of the phoneme boundaries inside the word, in seconds); the phonemes' mean
    durations are counted on the way (the fallback);
 3. every split of ``test_manifests`` is aligned and scored against its ``align.json`` (word and phoneme
@@ -29,17 +29,18 @@ import torch
 import torch.nn.functional as F
 
 from l2s.align.aligner import Aligner
-from l2s.align.checkpoint import AlignerConfig, AlignerModel, save_aligner
-from l2s.align.durations import DurationConfig, pad_phonemes, word_features
 from l2s.align.reference import Reference, phoneme_errors, read_reference, summarise, word_errors
-from l2s.align.timing import TimingConfig, frame_targets
+from l2s.arch import Architecture
 from l2s.config import FPS
 from l2s.data.dataset import load_roi
 from l2s.data.manifest import Utterance, read_manifest
 from l2s.errors import InputError
-from l2s.text.phonemes import DEFAULT_INVENTORY
+from l2s.models.aligner.durations import pad_phonemes, word_features
+from l2s.models.aligner.model import AlignerConfig, AlignerModel, save_aligner
+from l2s.models.aligner.timing import frame_targets
+from l2s.text.phonemes import DEFAULT_INVENTORY, PhonemeInventory
 from l2s.train.budget import within_budget
-from l2s.train.common import write_metrics
+from l2s.train.common import model_config, write_metrics
 
 IGNORE = -100
 
@@ -203,6 +204,22 @@ def score(aligner: Aligner, clips, feats) -> Dict[str, Any]:
             "phonemes_mean": summarise(by_mean, bootstrap=0), "phoneme_words_compared": compared / max(1, total)}
 
 
+def aligner_config(hparams: Dict[str, Any], vsr, inventory: PhonemeInventory) -> Tuple[Architecture, AlignerConfig]:
+    """The recipe's aligner (``arch``, ``preset``, ``model``) with the widths of the lip reader it reads and of
+    the phoneme inventory.
+
+    Raises:
+        InputError: an unknown preset or field, a width set by the recipe, a recipe without a timing head.
+    """
+    entry, config = model_config(hparams, "aligner", derived={
+        "timing": {"vocab_size": vsr.config.vocab_size, "feature_dim": vsr.feature_dim},
+        "durations": {"num_phonemes": len(inventory), "feature_dim": vsr.feature_dim}})
+    if config.timing is None:
+        raise InputError("recipe model (aligner): timing is null; this stage trains the timing head (a model "
+                         "without one aligns on the lip reader's own CTC head and needs no training of it)")
+    return entry, config
+
+
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     """Train both parts, score every test split, export ``<output_folder>/model``."""
     from l2s.models.vsr import load_vsr
@@ -212,14 +229,11 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     vsr = load_vsr(hparams["vsr_model"])
     if vsr.tokenizer is None:
         raise InputError(f"{hparams['vsr_model']}: the lip reader has no tokenizer to align text with")
+    inventory = DEFAULT_INVENTORY
+    _, config = aligner_config(hparams, vsr, inventory)  # checked before the features are computed
     train_clips, valid_clips = _clips(hparams["train_manifest"]), _clips(hparams["valid_manifest"])
     train_feats = encode_clips(vsr, train_clips, "features (train)")
     valid_feats = encode_clips(vsr, valid_clips, "features (valid)")
-    inventory = DEFAULT_INVENTORY
-    config = AlignerConfig(
-        timing=TimingConfig(vocab_size=vsr.config.vocab_size, feature_dim=vsr.feature_dim, **dict(hparams["timing"])),
-        durations=DurationConfig(num_phonemes=len(inventory), feature_dim=vsr.feature_dim,
-                                 **dict(hparams["durations"])))
     model = AlignerModel(config, inventory)
     results: Dict[str, Any] = {}
     results["timing_loss"] = train_timing(model.timing, train_feats, timing_targets(vsr, train_clips, train_feats),

@@ -29,7 +29,7 @@ from l2s.errors import InputError
 logger = logging.getLogger(__name__)
 
 #: stage -> the module that trains it (``l2s/train/<stage>.py``)
-STAGES = {**{stage: f"l2s.train.{stage}" for stage in FAMILIES}, "aligner": "l2s.train.aligner"}
+STAGES = {stage: f"l2s.train.{stage}" for stage in FAMILIES}
 #: the key of a recipe that names the recipe it extends
 EXTENDS = "extends"
 

@@ -4,13 +4,13 @@ Forced alignment places words on the video frames; a word's phonemes are then la
 its span, each taking a *share* of it. :class:`DurationModel` predicts the shares from the phoneme
 identities (with their neighbours and their place in the word) and the lip reader's features over the
 span: the mouth shows when a vowel opens or the lips close. It is small (about 25k parameters) and is
-trained by the ``durations`` stage (:mod:`l2s.train.durations`) on SynthGRID's ``align.json``
+trained by the ``aligner`` stage (:mod:`l2s.train.aligner`) on SynthGRID's ``align.json``
 phoneme intervals.
 
 Without a trained model, the shares come from each phoneme's mean duration in the training data
 (:attr:`DurationModel.mean_duration`, stored in the same directory), or are equal when nothing is known.
 
-It is stored with the timing head in an ``aligner`` model directory (:mod:`l2s.align.checkpoint`),
+It is stored with the timing head in an ``aligner`` model directory (:mod:`l2s.models.aligner.model`),
 with the phoneme inventory it was trained with.
 """
 
@@ -48,10 +48,6 @@ class DurationConfig:
     bins: int = 8
     margin: int = 1
     hidden: int = 64
-
-    @classmethod
-    def from_dict(cls, data) -> "DurationConfig":
-        return cls(**dict(data))
 
 
 # per phoneme: relative position, 1 / count, first, last (the word's own shape)

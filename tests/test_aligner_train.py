@@ -13,17 +13,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_aligner_stage_trains_scores_and_exports(tmp_path):
     from l2s.align import Aligner
-    from l2s.align.checkpoint import load_aligner
+    from l2s.models.aligner.model import load_aligner
     from l2s.models.vsr import load_vsr
     from l2s.train.runner import run
-    from tests._melgen_corpus import tiny_corpus
+    from tests._tiny_corpus import tiny_corpus
 
     torch.set_num_threads(1)
     small = tiny_corpus()
     out = tmp_path / "exp"
     results = run([str(REPO / "recipes/synthgrid/hparams/aligner.yaml"), f"--data_folder={small.data}",
                    f"--output_folder={out}", f"--vsr_model={small.vsr}", "--timing_epochs=1", "--duration_epochs=2",
-                   "--timing={hidden: 8, kernel: 3, layers: 1, dropout: 0.0}", "--device=cpu"])
+                   "--model={timing: {hidden: 8, kernel: 3, layers: 1, dropout: 0.0}}", "--device=cpu"])
     assert results["duration_words"] > 0 and math.isfinite(results["duration_loss"])
     for split in ("valid", "test-seen", "test-unseen"):
         words = results[split]["words"]
