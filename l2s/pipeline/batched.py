@@ -22,7 +22,7 @@ holds one clip). Other generators take the one-by-one path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,14 +35,15 @@ from l2s.pipeline.chunking import Chunk, ChunkOutput
 from l2s.pipeline.inputs import ClipInput
 from l2s.pipeline.words import greedy_word_spans
 
-if TYPE_CHECKING:
-    from l2s.pipeline.pipeline import Lip2Speech
+#: What these functions take as ``pipe``: a :class:`~l2s.pipeline.pipeline.Lip2Speech` (not imported here: the
+#: pipeline imports this module).
+Pipeline = Any
 
 #: Chunks per batch on CUDA (ten 10 s chunks of the bundled networks take well under 1 GB).
 CUDA_BATCH = 8
 
 
-def chunk_batch_size(pipe: "Lip2Speech", guidance: Guidance, num_chunks: int) -> int:
+def chunk_batch_size(pipe: Pipeline, guidance: Guidance, num_chunks: int) -> int:
     """How many chunks to run together (1: one by one)."""
     wanted = getattr(pipe, "chunk_batch", None)
     if wanted is None:
@@ -93,7 +94,7 @@ def _generators(seeds: Sequence[Optional[int]], device: torch.device) -> List[to
     return out
 
 
-def batched_chunk_outputs(pipe: "Lip2Speech", clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
+def batched_chunk_outputs(pipe: Pipeline, clip: ClipInput, chunks: List[Chunk], texts: List[Optional[str]],
                           speaker: Optional[torch.Tensor], ref_level: Optional[float], settings: Any,
                           guidance: Guidance, seed: Optional[int], batch: int) -> Iterator[ChunkOutput]:
     """The chunks' outputs in order, computed ``batch`` chunks at a time (see the module docstring).

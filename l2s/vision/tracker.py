@@ -25,6 +25,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from l2s.vision import graphs
+from l2s.vision.mesh import MESH_TO_IBUG68, box_iou, landmarks_box
 
 #: Region side in face sides, and the mesh points whose line turns it upright (MediaPipe's
 #: face_landmark_landmarks_to_roi: outer eye corners 33 and 263; for a detection its key points 0 and 1).
@@ -115,13 +116,11 @@ class FaceLandmarkTracker:
 
     Args:
         options: a :class:`~l2s.vision.face.DetectorOptions` (``max_faces``, ``scan_every``,
-            ``crop_size``, thresholds).
+            ``crop_size``, thresholds); :func:`l2s.vision.face.face_detector` makes the tracker with them.
     """
 
-    def __init__(self, options=None):
-        from l2s.vision.face import DetectorOptions
-
-        self.options = options or DetectorOptions()
+    def __init__(self, options):
+        self.options = options
         self._finder: Optional[graphs.Graph] = None
         self._landmarker: Optional[graphs.Graph] = None
         self._meshes: List[np.ndarray] = []  # (468, 2) points of the faces followed, largest first
@@ -140,8 +139,6 @@ class FaceLandmarkTracker:
         self._meshes = []
 
     def __call__(self, frame: np.ndarray) -> List[np.ndarray]:
-        from l2s.vision.face import MESH_TO_IBUG68, box_iou, landmarks_box
-
         if self._landmarker is None:
             raise RuntimeError("FaceLandmarkTracker used outside its `with` block")
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
