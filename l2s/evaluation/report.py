@@ -73,6 +73,10 @@ def to_markdown(report: EvalReport) -> str:
     lines = [f"# l2s evaluation ({len(report.utterances)} utterances)", "",
              f"ASR: `{report.options.asr}`; intrusive metrics aligned within ±{report.options.max_lag_s} s.", "",
              head, sep, sys_row, cal_row, ""]
+    intervals = [f"{c} [{_fmt(a.ci95[0], c)}, {_fmt(a.ci95[1], c)}]" for c in cols
+                 for a in [report.aggregates[c]] if a.ci95 is not None]
+    if intervals:
+        lines += ["95 % bootstrap intervals over utterances (1,000 draws): " + ", ".join(intervals), ""]
     if report.generation:
         lines += ["Generation (from the HYP sidecars): " + ", ".join(f"{k} {v}" for k, v in report.generation.items()),
                   ""]
