@@ -133,6 +133,7 @@ class _RecordingGenerator:
     network's input."""
 
     arch, takes_speaker, needs_features, settings, schedule = "test-double", False, True, None, None
+    needs_alignment = False
 
     def __init__(self, feature_dim: int):
         self.model = torch.nn.Conv1d(feature_dim, N_MELS, 3, padding=1)

@@ -17,7 +17,7 @@ import dataclasses
 import importlib
 import re
 from pathlib import Path
-from typing import List, Set
+from typing import List, Optional, Set
 
 import pytest
 
@@ -48,12 +48,15 @@ def referenced_keys(text: str) -> Set[str]:
     return refs
 
 
-def stage_modules(stage: str) -> List[str]:
-    """The stage's module, the ``l2s.train`` modules it imports, and the shared training modules."""
+def stage_modules(stage: str, arch: Optional[str] = None) -> List[str]:
+    """The stage's trainer module (the architecture's own, if it has one), the ``l2s.train`` modules it imports,
+    and the shared training modules."""
+    from l2s.arch import lookup
     from l2s.train.runner import STAGES
 
-    names = [STAGES[stage]]
-    tree = ast.parse(Path(importlib.import_module(STAGES[stage]).__file__).read_text())
+    trainer = (lookup(stage, arch).trainer if arch else None) or STAGES[stage]
+    names = [trainer]
+    tree = ast.parse(Path(importlib.import_module(trainer).__file__).read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("l2s.train."):
             names.append(node.module)
@@ -85,12 +88,18 @@ def stage_of(recipe: Path) -> str:
     return stage.group(1)
 
 
-def stage_source(stage: str) -> str:
-    return "\n".join(Path(importlib.import_module(m).__file__).read_text() for m in stage_modules(stage))
+def arch_of(recipe: Path) -> Optional[str]:
+    """The recipe's ``arch`` (the last one set along its chain: a dataset's recipe overrides the shared one)."""
+    found = re.findall(r"^arch:\s*([\w-]+)", chain_text(recipe), re.MULTILINE)
+    return found[-1] if found else None
+
+
+def stage_source(stage: str, arch: Optional[str] = None) -> str:
+    return "\n".join(Path(importlib.import_module(m).__file__).read_text() for m in stage_modules(stage, arch))
 
 
 def unread_keys(recipe: Path) -> List[str]:
-    source = stage_source(stage_of(recipe))
+    source = stage_source(stage_of(recipe), arch_of(recipe))
     used = referenced_keys(chain_text(recipe)) | run_options()
     return [k for k in top_level_keys(recipe.read_text())
             if not k.startswith("__") and k not in used and not read_in_source(k, source)]
@@ -151,7 +160,7 @@ TRAINED = [r for r in RECIPES if r.parent.name != "common"]
 def test_every_key_the_stage_requires_is_set(recipe):
     """The reverse check: a key its stage reads without a default is in the recipe or one it extends (else a
     KeyError mid-run)."""
-    source = stage_source(stage_of(recipe))
+    source = stage_source(stage_of(recipe), arch_of(recipe))
     assert sorted(required_reads(source) - set(top_level_keys(chain_text(recipe)))) == []
 
 

@@ -202,3 +202,25 @@ def test_vocoder_recipe_smoke_trains(recipe, corpora, tmp_path):
     for split in ["valid", *splits]:
         assert math.isfinite(results[split]["mel_l1"]) and results[split]["mel_l1"] > 0, (split, results)
     assert (out / "model").is_dir() and "epoch: 1" in (out / "train_log.txt").read_text()
+
+
+def test_content_flow_recipe_smoke_trains(tmp_path):
+    """The content-flow generator's recipe (SynthGRID): the transcripts aligned on the lip reader's CTC head
+    (no aligner model), one epoch of the micro networks, exported and loadable."""
+    from l2s.arch import load_model
+    from l2s.models.generator.content_flow import ContentFlow
+    from l2s.train.runner import load_hparams, run
+
+    torch.set_num_threads(1)
+    small = tiny_corpus()
+    recipe = _recipe("synthgrid", "content_flow")
+    out = tmp_path / "exp"
+    results = run([str(recipe), f"--data_folder={small.data}", f"--output_folder={out}", *COMMON, "--preset=micro",
+                   "--max_frames_per_batch=80", f"--vsr_model={small.vsr}", f"--prior_model={small.prior}"])
+    defaults = load_hparams(str(recipe), _placeholders(recipe, small.data, tmp_path / "d"))
+    assert defaults["preset"] == "tiny" and defaults["arch"] == "content-flow"
+    _check_run(results, out, list(defaults["test_manifests"]))
+    for key in ("mean_l1", "mean_rms", "prior_l1", "sample_l1", "refiner_l1_t0.5"):
+        assert math.isfinite(results["test-unseen"][key]), key
+    model = load_model(out / "model", "generator")
+    assert isinstance(model, ContentFlow) and model.config.feature_dim == 128  # the lip reader's width

@@ -144,7 +144,7 @@ def test_the_tables_hold_every_member():
     assert set(architectures("vsr")) == {"auto-avsr"}
     assert set(architectures("aligner")) == {"viterbi"}
     assert set(architectures("prior")) == {"ddsp"}
-    assert set(architectures("generator")) == {"denoiser", "lipvoicer"}
+    assert set(architectures("generator")) == {"denoiser", "lipvoicer", "content-flow"}
     assert set(architectures("guide")) == {"ctc", "lipvoicer", "whisper"}
     assert set(architectures("vocoder")) == {"hifigan", "vocos", "griffinlim", "griffinlim-fast"}
     assert all(entry.family == family and entry.name == name for family in FAMILIES

@@ -55,6 +55,7 @@ class ToyGenerator:
     arch = "toy"
     takes_speaker = False
     needs_features = True
+    needs_alignment = False
     schedule = None
 
     def __init__(self, model: ToyNet, settings: ToySettings = ToySettings()):

@@ -372,7 +372,8 @@ class Lip2Speech:
                    prior_mel: Optional[torch.Tensor] = None, text: Optional[str] = None,
                    face: Optional[np.ndarray] = None, speaker: Optional[torch.Tensor] = None,
                    settings: Any = None, guidance: Optional[Guidance] = None,
-                   seed: Optional[int] = None) -> SampleResult:
+                   seed: Optional[int] = None, prior_f0: Optional[torch.Tensor] = None,
+                   prior_voiced: Optional[torch.Tensor] = None, alignment: Any = None) -> SampleResult:
         """Sample the mel of one clip with the generator.
 
         Args:
@@ -385,6 +386,9 @@ class Lip2Speech:
             settings: the generator's settings (default: the pipeline's; see :meth:`generator_settings`).
             guidance: the guidance weights (default: the pipeline's; see :meth:`guidance`).
             seed: seed of the generator's noise.
+            prior_f0: ``(1, 4 T)`` the prior's F0 in Hz (a generator that reads it: ``content-flow``).
+            prior_voiced: ``(1, 4 T)`` the prior's voicing.
+            alignment: the text on the clip's timeline (:meth:`align`), for a generator that reads it.
 
         Returns:
             The sample (``mel`` is ``(1, 80, 4 T)`` in model space) and its network-evaluation counts.
@@ -393,7 +397,8 @@ class Lip2Speech:
         guidance = self.spec.guidance if guidance is None else guidance
         roi_t = torch.as_tensor(check_roi(np.asarray(roi))).unsqueeze(0)
         face_t = None if face is None else torch.as_tensor(np.ascontiguousarray(face)).unsqueeze(0)
-        inputs = GeneratorInputs(roi=roi_t, features=features, prior_mel=prior_mel, face=face_t, speaker=speaker)
+        inputs = GeneratorInputs(roi=roi_t, features=features, prior_mel=prior_mel, face=face_t, speaker=speaker,
+                                 f0=prior_f0, voiced=prior_voiced, alignment=alignment)
         frames = roi_t.shape[1] * MEL_FRAMES_PER_VIDEO_FRAME
         asr_loss = self.guide.loss_fn(text, frames) if (self.guide is not None and text) else None
         with self._timed("generator"):
@@ -445,10 +450,11 @@ class Lip2Speech:
             if not text and self.vsr is None and self.guide is not None and guidance.w_asr > 0:
                 warnings.warn(f"{self.model_id} has no lip reader and no --text was given: no ASR guidance",
                               L2SWarning, stacklevel=2)
-            if text and self.guide is None:
+            reads_text = self.generator.needs_alignment and self.aligner is not None
+            if text and self.guide is None and not reads_text:
                 warnings.warn(f"{self.model_id} has no guide ASR with a tokenizer: the text cannot steer the "
                               "speech, it only labels the output", L2SWarning, stacklevel=2)
-            elif text and guidance.w_asr == 0:
+            elif text and guidance.w_asr == 0 and not reads_text:
                 warnings.warn("ASR guidance is off (w_asr 0): the text only labels the output; give --w-asr to "
                               "steer the speech toward it", L2SWarning, stacklevel=2)
             result = self._run_chunks(clip, chunks, texts, speaker, ref_level, settings, guidance, seed, on_chunk)
@@ -572,7 +578,9 @@ class Lip2Speech:
             chunk_text = given if given is not None else (lips.text if lips is not None else "")
             timeline = self.align(features, chunk_text) if features is not None else None
             sample = self.sample_mel(roi, features, None if prior is None else prior.mel_norm, chunk_text,
-                                     clip.face, speaker, settings, guidance, chunk_seed)
+                                     clip.face, speaker, settings, guidance, chunk_seed,
+                                     prior_f0=None if prior is None else prior.f0,
+                                     prior_voiced=None if prior is None else prior.voiced, alignment=timeline)
             wav = self.vocode(sample.mel)
             read = given is None and lips is not None
             yield ChunkOutput(chunk=chunk, text=chunk_text, confidences=lips.confidences if read else (),

@@ -9,7 +9,8 @@ Each component is a member of its stage's table (:mod:`l2s.arch`) built from one
 * ``micro``: narrower still, for tests that push minutes of input through the pipeline.
 
 ``arch="lipvoicer"`` takes LipVoicer's generator and guide (MelGen with its own lip and face encoders, the
-Efficient Conformer guide) instead of l2s's, to exercise that variant.
+Efficient Conformer guide) instead of l2s's, to exercise that variant; ``arch="content-flow"`` the content decoder
+and flow refiner generator.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Union
 import torch
 
 from l2s.arch import lookup, save_model
+from l2s.diffusion.flow import FlowSettings
 from l2s.diffusion.guidance import Guidance
 from l2s.diffusion.sampler import DiffusionSettings
 from l2s.errors import InputError
@@ -36,11 +38,15 @@ MEMBERS = {
             "aligner": "viterbi"},
     "lipvoicer": {"vsr": "auto-avsr", "prior": "ddsp", "generator": "lipvoicer", "guide": "lipvoicer",
                   "vocoder": "hifigan", "aligner": "viterbi"},
+    "content-flow": {"vsr": "auto-avsr", "prior": "ddsp", "generator": "content-flow", "guide": "ctc",
+                     "vocoder": "hifigan", "aligner": "viterbi"},
 }
 ARCHS = tuple(MEMBERS)
 
-#: The generator settings of the untrained pipelines: shallow diffusion from the coarse prior, 10 DPM-Solver++ steps.
+#: The generator settings of the untrained pipelines: for the diffusion generators shallow diffusion from the
+#: coarse prior, 10 DPM-Solver++ steps; for content-flow 4 Euler steps of its refiner.
 UNTRAINED_SETTINGS = DiffusionSettings(solver="dpmsolver++", steps=10, asr_start=270, start_step=300)
+SETTINGS = {"l2s": UNTRAINED_SETTINGS, "lipvoicer": UNTRAINED_SETTINGS, "content-flow": FlowSettings(steps=4)}
 UNTRAINED_GUIDANCE = Guidance(w_video=2.0, w_asr=1.5)
 
 
@@ -51,7 +57,8 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
     Args:
         out_dir: destination directory (replaced if it exists); assembled beside it and renamed.
         preset: ``"tiny"`` or ``"micro"`` (every member's preset of that name).
-        arch: ``"l2s"`` (our generator and guide) or ``"lipvoicer"`` (LipVoicer's MelGen and guide).
+        arch: ``"l2s"`` (our diffusion generator and guide), ``"lipvoicer"`` (LipVoicer's MelGen and guide) or
+            ``"content-flow"`` (the content decoder and flow refiner with our guide).
         seed: seed of the random weights.
         chunking: long-input chunking to record in ``pipeline.yaml``.
 
@@ -68,9 +75,9 @@ def build_untrained_pipeline(out_dir: Union[str, Path], preset: str = "tiny", se
             torch.manual_seed(seed)
             for component, member in MEMBERS[arch].items():
                 save_model(lookup(component, member).create(preset), tmp / component, component)
-        name = f"untrained-{preset}" + ("-lipvoicer" if arch == "lipvoicer" else "")
+        name = f"untrained-{preset}" + ("" if arch == "l2s" else f"-{arch}")
         spec = PipelineSpec(name=name, weights="untrained", trained_on=None, components={c: c for c in COMPONENTS},
-                            generator=to_dict(UNTRAINED_SETTINGS), guidance=UNTRAINED_GUIDANCE,
+                            generator=to_dict(SETTINGS[arch]), guidance=UNTRAINED_GUIDANCE,
                             guide_tokenizer=CHAR_TOKENIZER, vsr_beam_size=0, chunking=chunking)
         write_spec(tmp, spec)
     return out

@@ -171,3 +171,13 @@ def write_metrics(path: Path, metrics: Mapping[str, Any]) -> None:
     old = json.loads(path.read_text()) if path.is_file() else {}
     old.update(metrics)
     atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True) + "\n")
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
+    return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
+    return ((pred - target).abs() * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)

@@ -37,7 +37,7 @@ from l2s.features.mel import mel_mask
 from l2s.models.generator.denoiser import Denoiser, DenoiserConfig
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, model_config, unwrap
+from l2s.train.common import make_loader, masked_l1, masked_mse, model_config, unwrap
 from l2s.train.ema import WeightEMA
 from l2s.train.frozen_cache import FrozenCache
 
@@ -80,16 +80,6 @@ def init_weights(denoiser: Denoiser, source: Union[str, Path]) -> None:
         diff = ", ".join(f"{k}={theirs[k]!r} (recipe: {mine[k]!r})" for k in mine if mine[k] != theirs[k])
         raise InputError(f"init_model {source} does not fit the recipe's generator: {diff}")
     denoiser.load_state_dict(src.state_dict())
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
-    return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
-
-
-def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
-    return ((pred - target).abs() * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
 
 
 class GeneratorBrain(L2SBrain):

@@ -30,6 +30,10 @@ class GeneratorInputs:
         prior_mel: ``(B, 80, 4 T)`` model-space coarse prior mel, or None.
         face: ``(B, H, W, 3)`` uint8 RGB face frame, or None (LipVoicer then uses its null face).
         speaker: ``(B, E)`` speaker embedding, or None.
+        f0: ``(B, 4 T)`` the prior's F0 in Hz (0 unvoiced), or None.
+        voiced: ``(B, 4 T)`` the prior's voicing, or None.
+        alignment: the text on the clip's timeline (:class:`~l2s.align.timeline.Alignment`), or None; read by
+            a generator whose ``needs_alignment`` is True (such a generator does not batch).
     """
 
     roi: torch.Tensor
@@ -37,6 +41,9 @@ class GeneratorInputs:
     prior_mel: Optional[torch.Tensor] = None
     face: Optional[torch.Tensor] = None
     speaker: Optional[torch.Tensor] = None
+    f0: Optional[torch.Tensor] = None
+    voiced: Optional[torch.Tensor] = None
+    alignment: Optional[Any] = None
 
 
 class Generator(Protocol):
@@ -53,6 +60,8 @@ class Generator(Protocol):
             source) and gives what it gives them one by one; the pipeline then runs a long input's chunks in
             batches on a GPU (:mod:`l2s.pipeline.batched`). A generator without the attribute is run one
             chunk at a time.
+        needs_alignment: it reads the text on the timeline (:attr:`GeneratorInputs.alignment`): the text then
+            drives the speech without a guide.
     """
 
     arch: str
@@ -62,6 +71,7 @@ class Generator(Protocol):
     takes_speaker: bool
     needs_features: bool
     batches: bool
+    needs_alignment: bool
 
     def with_settings(self, settings: Any) -> "Generator":
         """The same network with other sampler settings."""

@@ -386,6 +386,7 @@ class DenoiserGenerator:
     arch = "denoiser"
     needs_features = True
     batches = True
+    needs_alignment = False
 
     def __init__(self, model: Denoiser, settings: DiffusionSettings = DiffusionSettings()):
         self.model, self.settings = model, settings

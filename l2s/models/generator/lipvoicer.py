@@ -34,6 +34,7 @@ class LipVoicerGenerator:
     takes_speaker = False
     needs_features = False
     batches = False  # MelGen is built for one clip
+    needs_alignment = False
 
     def __init__(self, model: MelGen, settings: DiffusionSettings = LIPVOICER_SETTINGS):
         self.model, self.settings = model, settings

@@ -1,0 +1,126 @@
+"""The ablation rows of recipes/synthgrid/README.md ("Intelligible voice"), voiced clip by clip.
+
+    python recipes/synthgrid/ablation.py PREPARED_SPLIT.jsonl OUT --model PIPELINE [--previous PIPELINE]
+        [--rows prior,mean,refined,guided,truth,previous] [--every N] [--w-asr W]
+
+Each clip's mouth crops (the prepared corpus's ``roi``) are read by the pipeline's lip reader once; its
+stages then give every row from the same features, prior and seed:
+
+* ``prior``: the DDSP prior's mel alone, vocoded;
+* ``mean``: the content decoder's mean (the generator with 0 steps);
+* ``refined``: mean + refiner, the pipeline's settings (the default);
+* ``guided``: the same with the guide toward the lip-read text (``--w-asr``);
+* ``truth``: the default with the true transcript placed on the frames instead of the lip-read text;
+* ``previous``: another pipeline (the previous bundle) on the same crops, its own settings.
+
+Writes ``OUT/<row>/<id>.wav``, ``OUT/ref.jsonl`` (the references for ``l2s evaluate``), and ``OUT/rows.json``:
+per row the seconds of audio, the stage seconds (RTF without the face stage) and the generator's network
+evaluations per second of audio; and the lip reader's own WER with its bootstrap interval. Score each row
+with ``l2s evaluate --ref OUT/ref.jsonl --hyp OUT/<row>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from l2s.config import SAMPLE_RATE
+from l2s.data.manifest import read_manifest
+from l2s.evaluation.bootstrap import bootstrap_interval
+from l2s.io.audio import write_wav
+from l2s.metrics.wer import error_counts
+from l2s.pipeline import Lip2Speech
+
+ROWS = ("prior", "mean", "refined", "guided", "truth", "previous")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("manifest", type=Path, help="a prepared split's manifest (roi, wav, text)")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--model", default="synthgrid-small", help="the pipeline under test")
+    ap.add_argument("--previous", default=None, help="the pipeline of the 'previous' row")
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--every", type=int, default=1, help="every N-th clip (1: all)")
+    ap.add_argument("--w-asr", type=float, default=1.5, help="the guide's weight in the 'guided' row")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}; expected some of {ROWS}")
+    torch.set_num_threads(1)
+    utts = read_manifest(args.manifest)[:: args.every]
+    pipe = Lip2Speech.from_pretrained(args.model, device="cpu")
+    previous = Lip2Speech.from_pretrained(args.previous, device="cpu") if "previous" in rows else None
+    for r in rows:
+        (args.out / r).mkdir(parents=True, exist_ok=True)
+    stats: Dict[str, Dict[str, float]] = {r: {"audio_s": 0.0, "seconds": 0.0, "generator_evals": 0.0} for r in rows}
+    read_errors, read_words = [], []
+    refs = []
+    default = pipe.generator_settings()
+    for u in tqdm(utts, unit="clip"):
+        roi = np.load(u.roi)
+        t0 = time.perf_counter()
+        lips = pipe.read_lips(roi)
+        prior = pipe.prior(lips.features, seed=args.seed)
+        shared = time.perf_counter() - t0
+        counts = error_counts(u.text, lips.text)
+        read_errors.append(counts.substitutions + counts.deletions + counts.insertions)
+        read_words.append(counts.ref_words)
+        refs.append({"id": u.id, "wav": str(u.wav), "text": u.text})
+        audio_s = roi.shape[0] / 25.0
+
+        def voice(row: str, text: str, **options) -> None:
+            t1 = time.perf_counter()
+            alignment = pipe.align(lips.features, text)
+            sample = pipe.sample_mel(roi, lips.features, prior.mel_norm, text, seed=args.seed,
+                                     prior_f0=prior.f0, prior_voiced=prior.voiced, alignment=alignment, **options)
+            wav = pipe.vocode(sample.mel)
+            keep(row, wav, time.perf_counter() - t1, sample.generator_evals)
+
+        def keep(row: str, wav: np.ndarray, seconds: float, evals: int) -> None:
+            write_wav(args.out / row / f"{u.id}.wav", wav, SAMPLE_RATE)
+            s = stats[row]
+            s["audio_s"] += audio_s
+            s["seconds"] += seconds + (shared if row != "previous" else 0.0)
+            s["generator_evals"] += evals
+
+        if "prior" in rows:
+            t1 = time.perf_counter()
+            keep("prior", pipe.vocode(prior.mel_norm), time.perf_counter() - t1, 0)
+        if "mean" in rows:
+            voice("mean", lips.text, settings=pipe.generator_settings(steps=0))
+        if "refined" in rows:
+            voice("refined", lips.text, settings=default)
+        if "guided" in rows:
+            voice("guided", lips.text, settings=default, guidance=pipe.guidance(w_asr=args.w_asr))
+        if "truth" in rows:
+            voice("truth", u.text, settings=default)
+        if previous is not None:
+            t1 = time.perf_counter()
+            result = previous(roi, seed=args.seed)
+            keep("previous", result.wav, time.perf_counter() - t1, result.network_evals)
+    out = {"manifest": str(args.manifest), "clips": len(utts), "model": str(args.model),
+           "previous": args.previous, "w_asr": args.w_asr, "seed": args.seed,
+           "lip_reader": {"wer": sum(read_errors) / max(sum(read_words), 1),
+                          "wer_ci95": bootstrap_interval(np.asarray(read_errors), np.asarray(read_words)),
+                          "decoding": "greedy" if not pipe.spec.vsr_beam_size else f"beam {pipe.spec.vsr_beam_size}"},
+           "rows": {r: {"rtf_without_face": s["seconds"] / max(s["audio_s"], 1e-9),
+                        "generator_evals_per_audio_s": s["generator_evals"] / max(s["audio_s"], 1e-9),
+                        "audio_s": s["audio_s"]} for r, s in stats.items()}}
+    with open(args.out / "ref.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in refs)
+    (args.out / "rows.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out["lip_reader"]), json.dumps(out["rows"]))
+
+
+if __name__ == "__main__":
+    main()
