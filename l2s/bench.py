@@ -78,10 +78,12 @@ def make_bench_clips(folder: Path, count: int, seconds: float = CLIP_SECONDS) ->
         return [write_synthetic_clip(folder / f"clip{i}.mp4", frames, seed=i) for i in range(count)], "synthetic"
 
 
-def _sampler_run(pipe: Lip2Speech, roi: np.ndarray, features, prior_mel, text: str, face, settings,
-                 guidance: Guidance) -> Dict[str, Any]:
+def _sampler_run(pipe: Lip2Speech, roi: np.ndarray, features, prior, text: str, face, settings,
+                 guidance: Guidance, alignment=None) -> Dict[str, Any]:
     start = time.perf_counter()
-    sample = pipe.sample_mel(roi, features, prior_mel, text, face, None, settings, guidance, seed=0)
+    sample = pipe.sample_mel(roi, features, None if prior is None else prior.mel_norm, text, face, None, settings,
+                             guidance, seed=0, prior_f0=None if prior is None else prior.f0,
+                             prior_voiced=None if prior is None else prior.voiced, alignment=alignment)
     seconds = time.perf_counter() - start
     return {**to_dict(settings), "steps": len(sample.timesteps), "w_video": guidance.w_video,
             "w_asr": guidance.w_asr, "generator_evals": sample.generator_evals, "guide_evals": sample.guide_evals,
@@ -98,10 +100,11 @@ def compare_samplers(pipe: Lip2Speech, clip_path: Path, lipvoicer: bool = True) 
     lips = pipe.read_lips(clip.roi)
     text = lips.text or "bin blue at f two now"  # an untrained reader may read nothing; guide toward something
     prior = pipe.prior(lips.features, seed=0)
-    prior_mel = None if prior is None else prior.mel_norm
+    alignment = pipe.align(lips.features, text)
     seconds = clip.num_frames / FPS
     settings, guidance = pipe.generator_settings(), pipe.guidance()
-    run = lambda s, g: _sampler_run(pipe, clip.roi, lips.features, prior_mel, text, clip.face, s, g)  # noqa: E731
+    run = lambda s, g: _sampler_run(pipe, clip.roi, lips.features, prior, text, clip.face, s, g,  # noqa: E731
+                                    alignment)
     out = {"clip_seconds": seconds, "text": text, "ours": run(settings, guidance),
            "ours_unguided": run(settings, replace(guidance, w_asr=0.0, w_video=0.0))}
     schedule = pipe.generator.schedule
