@@ -188,3 +188,14 @@ def test_an_untrained_content_flow_pipeline_voices_a_clip(tmp_path):
     assert result.network_evals == 4
     with pytest.raises(InputError, match="start-step"):
         pipe.generator_settings(start_step=3)
+
+
+def test_the_learning_rate_warms_up_then_decays_by_a_cosine():
+    from l2s.train.content_flow import lr_at
+
+    assert lr_at(1.0, 0, 100, 10, 0.05) == pytest.approx(0.1, rel=1e-3)
+    assert lr_at(1.0, 9, 100, 10, None) == 1.0 and lr_at(1.0, 99, 100, 10, None) == 1.0
+    assert lr_at(1.0, 50, 100, 10, 0.05) == pytest.approx(0.05 + 0.95 * 0.5)
+    assert lr_at(1.0, 100, 100, 10, 0.05) == pytest.approx(0.05)
+    values = [lr_at(1.0, s, 100, 10, 0.05) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))

@@ -168,6 +168,19 @@ class ContentFlowBrain(L2SBrain):
     def compute_objectives(self, predictions, batch, stage):
         return predictions
 
+    def on_fit_batch_start(self, batch, should_step):
+        """The learning rate of this step: a linear warm-up over ``warmup_steps``, then (with
+        ``lr_final_ratio``) a cosine decay over ``number_of_epochs`` to that fraction of ``lr``."""
+        per_epoch = max(1, len(self.train_sampler)) if self.train_sampler is not None else 1
+        epoch = int(self.hparams.epoch_counter.current)
+        done = (epoch - 1) * per_epoch + self.step
+        self.optimizer_lr(lr_at(float(self.hparams.lr), done, per_epoch * int(self.hparams.number_of_epochs),
+                                int(self.hparams.warmup_steps), self.hparams.lr_final_ratio))
+
+    def optimizer_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         if should_step and self.ema is not None:
             self.ema.update(unwrap(self.modules.model))
@@ -188,6 +201,16 @@ class ContentFlowBrain(L2SBrain):
         return stats
 
 
+def lr_at(lr: float, step: int, total: int, warmup: int, final_ratio: Optional[float]) -> float:
+    """The learning rate at optimiser step ``step`` (0-based) of ``total``: linear warm-up over ``warmup`` steps,
+    then constant (``final_ratio`` None) or a cosine decay to ``final_ratio * lr`` at ``total``."""
+    scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    if final_ratio is not None and total > 0:
+        progress = min(1.0, step / total)
+        scale *= final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr * scale
+
+
 def _frozen(model: torch.nn.Module, device: str) -> torch.nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
@@ -200,6 +223,9 @@ def check_hparams(hparams: Mapping[str, Any]) -> None:
     if not hparams.get("prior_model"):
         raise InputError("recipe: the content-flow generator needs a prior_model (its mel, F0 and voicing are "
                          "inputs)")
+    ratio = hparams.get("lr_final_ratio")
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1):
+        raise InputError(f"lr_final_ratio must be a number in [0, 1] or null, got {ratio!r}")
     decay = hparams.get("ema_decay")
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
         raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")

@@ -1,7 +1,7 @@
 """The ablation rows of recipes/synthgrid/README.md ("Intelligible voice"), voiced clip by clip.
 
     python recipes/synthgrid/ablation.py PREPARED_SPLIT.jsonl OUT --model PIPELINE [--previous PIPELINE]
-        [--rows prior,mean,refined,guided,truth,previous] [--every N] [--w-asr W]
+        [--rows prior,mean,refined,guided,truth,previous] [--every N] [--w-asr W] [--steps N] [--w-video W]
 
 Each clip's mouth crops (the prepared corpus's ``roi``) are read by the pipeline's lip reader once; its
 stages then give every row from the same features, prior and seed:
@@ -51,6 +51,10 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="every N-th clip (1: all)")
     ap.add_argument("--w-asr", type=float, default=1.5, help="the guide's weight in the 'guided' row")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=None, help="the generator's steps in every row but 'mean' "
+                    "(default: the pipeline's)")
+    ap.add_argument("--w-video", type=float, default=None, help="classifier-free guidance weight (default: the "
+                    "pipeline's)")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
@@ -65,7 +69,8 @@ def main() -> None:
     stats: Dict[str, Dict[str, float]] = {r: {"audio_s": 0.0, "seconds": 0.0, "generator_evals": 0.0} for r in rows}
     read_errors, read_words = [], []
     refs = []
-    default = pipe.generator_settings()
+    default = pipe.generator_settings(steps=args.steps)
+    plain = pipe.guidance(w_video=args.w_video)
     for u in tqdm(utts, unit="clip"):
         roi = np.load(u.roi)
         t0 = time.perf_counter()
@@ -81,6 +86,7 @@ def main() -> None:
         def voice(row: str, text: str, **options) -> None:
             t1 = time.perf_counter()
             alignment = pipe.align(lips.features, text)
+            options.setdefault("guidance", plain)
             sample = pipe.sample_mel(roi, lips.features, prior.mel_norm, text, seed=args.seed,
                                      prior_f0=prior.f0, prior_voiced=prior.voiced, alignment=alignment, **options)
             wav = pipe.vocode(sample.mel)
@@ -101,7 +107,7 @@ def main() -> None:
         if "refined" in rows:
             voice("refined", lips.text, settings=default)
         if "guided" in rows:
-            voice("guided", lips.text, settings=default, guidance=pipe.guidance(w_asr=args.w_asr))
+            voice("guided", lips.text, settings=default, guidance=pipe.guidance(w_video=args.w_video, w_asr=args.w_asr))
         if "truth" in rows:
             voice("truth", u.text, settings=default)
         if previous is not None:
@@ -109,7 +115,8 @@ def main() -> None:
             result = previous(roi, seed=args.seed)
             keep("previous", result.wav, time.perf_counter() - t1, result.network_evals)
     out = {"manifest": str(args.manifest), "clips": len(utts), "model": str(args.model),
-           "previous": args.previous, "w_asr": args.w_asr, "seed": args.seed,
+           "previous": args.previous, "w_asr": args.w_asr, "seed": args.seed, "settings": str(default),
+           "guidance": str(plain),
            "lip_reader": {"wer": sum(read_errors) / max(sum(read_words), 1),
                           "wer_ci95": bootstrap_interval(np.asarray(read_errors), np.asarray(read_words)),
                           "decoding": "greedy" if not pipe.spec.vsr_beam_size else f"beam {pipe.spec.vsr_beam_size}"},
