@@ -37,6 +37,7 @@ from l2s.evaluation.bootstrap import bootstrap_interval
 from l2s.io.audio import write_wav
 from l2s.metrics.wer import error_counts
 from l2s.pipeline import Lip2Speech
+from l2s.text.tokenizer import CharTokenizer
 
 ROWS = ("prior", "mean", "refined", "guided", "truth", "previous")
 
@@ -66,7 +67,11 @@ def main() -> None:
     previous = Lip2Speech.from_pretrained(args.previous, device="cpu") if "previous" in rows else None
     for r in rows:
         (args.out / r).mkdir(parents=True, exist_ok=True)
-    stats: Dict[str, Dict[str, float]] = {r: {"audio_s": 0.0, "seconds": 0.0, "generator_evals": 0.0} for r in rows}
+    stats: Dict[str, Dict[str, float]] = {r: {"audio_s": 0.0, "seconds": 0.0, "generator_evals": 0.0,
+                                              "guide_char_errors": 0.0, "guide_chars": 0.0} for r in rows}
+    # the guide's CER on each row (a char CTC guide of ours; None for another): beside the scorer's WER, a gap
+    # that widens under guidance means the guide is being fooled
+    reader = pipe.guide.model if pipe.guide is not None and hasattr(pipe.guide.model, "greedy") else None
     read_errors, read_words = [], []
     refs = []
     default = pipe.generator_settings(steps=args.steps)
@@ -91,6 +96,17 @@ def main() -> None:
                                      prior_f0=prior.f0, prior_voiced=prior.voiced, alignment=alignment, **options)
             wav = pipe.vocode(sample.mel)
             keep(row, wav, time.perf_counter() - t1, sample.generator_evals)
+            guide_errors(row, sample.mel, text)
+
+        def guide_errors(row: str, mel: torch.Tensor, text: str) -> None:
+            """The guide's own reading of the output (greedy CTC at step 0) against the text it was given."""
+            if reader is None:
+                return
+            with torch.no_grad():
+                read = CharTokenizer().decode(reader.greedy(mel, torch.zeros(1, 1))[0])
+            c = error_counts(text, read)
+            stats[row]["guide_char_errors"] += c.char_errors
+            stats[row]["guide_chars"] += c.ref_chars
 
         def keep(row: str, wav: np.ndarray, seconds: float, evals: int) -> None:
             write_wav(args.out / row / f"{u.id}.wav", wav, SAMPLE_RATE)
@@ -102,6 +118,7 @@ def main() -> None:
         if "prior" in rows:
             t1 = time.perf_counter()
             keep("prior", pipe.vocode(prior.mel_norm), time.perf_counter() - t1, 0)
+            guide_errors("prior", prior.mel_norm, lips.text)
         if "mean" in rows:
             voice("mean", lips.text, settings=pipe.generator_settings(steps=0))
         if "refined" in rows:
@@ -122,7 +139,9 @@ def main() -> None:
                           "decoding": "greedy" if not pipe.spec.vsr_beam_size else f"beam {pipe.spec.vsr_beam_size}"},
            "rows": {r: {"rtf_without_face": s["seconds"] / max(s["audio_s"], 1e-9),
                         "generator_evals_per_audio_s": s["generator_evals"] / max(s["audio_s"], 1e-9),
-                        "audio_s": s["audio_s"]} for r, s in stats.items()}}
+                        "audio_s": s["audio_s"],
+                        "guide_cer": s["guide_char_errors"] / s["guide_chars"] if s["guide_chars"] else None}
+                    for r, s in stats.items()}}
     with open(args.out / "ref.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in refs)
     (args.out / "rows.json").write_text(json.dumps(out, indent=2))
