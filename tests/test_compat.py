@@ -2,7 +2,8 @@
 
 Format 1 named the stages ``f0_ddsp``, ``melgen`` and ``guide_asr`` (recipes: ``asr_guide``), kept an ``arch``
 inside ``config`` (vocoders, LipVoicer networks) or none, and gave ``pipeline.yaml`` one ``sampler:`` section.
-The bundled ``synthgrid-small`` is such a directory; :func:`to_format1` writes the others as that code did.
+The bundled ``synthgrid-small`` was such a directory until its rebuild; :func:`to_format1` writes them as that
+code did.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import yaml
 
 from l2s.arch import load_model
 from l2s.compat import stage_name
-from l2s.diffusion import DiffusionSettings, Guidance
+from l2s.diffusion import Guidance
 from l2s.errors import ModelError
-from l2s.hub import CONFIG_FILE, PIPELINE_FILE, bundled_dir, load_model_dir, read_model_meta
+from l2s.hub import CONFIG_FILE, PIPELINE_FILE, bundled_dir, read_model_meta
 from l2s.pipeline import Lip2Speech, build_untrained_pipeline, read_spec
 
 OLD = {"prior": "f0_ddsp", "generator": "melgen", "guide": "guide_asr"}
@@ -55,25 +56,26 @@ def _roi(frames: int = 12) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (frames, 96, 96), dtype=np.uint8)
 
 
-def test_the_bundled_pipeline_is_format1_and_reads_with_the_current_names():
+def test_the_bundled_pipeline_is_format2_with_the_content_flow_generator():
+    """The bundle was rebuilt with the content-flow generator in the current format (the format-1 reader is
+    covered by :func:`to_format1` below)."""
+    from l2s.diffusion.flow import FlowSettings
+
     root = bundled_dir("synthgrid-small")
     stored = yaml.safe_load((root / PIPELINE_FILE).read_text())
-    assert stored["format_version"] == 1 and "sampler" in stored and "melgen" in stored["components"]
+    assert stored["format_version"] == 2 and "sampler" not in stored
     spec = read_spec(root)
-    assert spec.components == {"vsr": "vsr", "aligner": "aligner", "prior": "f0_ddsp", "generator": "melgen",
-                               "guide": "guide_asr", "vocoder": "vocoder"}
-    assert spec.generator == {"solver": "dpmsolver++", "steps": 10, "asr_start": 270, "start_step": 25, "asr_end": 0}
-    assert spec.guidance == Guidance(w_video=2.0, w_asr=0.0)
-    expected = {"vsr": ("vsr", "auto-avsr"), "aligner": ("aligner", "viterbi"), "f0_ddsp": ("prior", "ddsp"),
-                "melgen": ("generator", "denoiser"), "guide_asr": ("guide", "ctc"), "vocoder": ("vocoder", "vocos")}
-    for sub, (kind, arch) in expected.items():
+    assert spec.components == {c: c for c in ("vsr", "aligner", "prior", "generator", "guide", "vocoder")}
+    expected = {"vsr": "auto-avsr", "aligner": "viterbi", "prior": "ddsp", "generator": "content-flow",
+                "guide": "ctc", "vocoder": "vocos"}
+    for sub, arch in expected.items():
         meta = read_model_meta(root / sub)
-        assert (meta["kind"], meta["arch"]) == (kind, arch) and "arch" not in meta["config"]
-        assert load_model_dir(root / sub, kind=sub).kind == kind  # an old kind asked for is an old name too
+        assert (meta["kind"], meta["arch"]) == (sub, arch)
     pipe = Lip2Speech.from_pretrained("synthgrid-small", device="cpu")
-    assert pipe.generator.arch == "denoiser" and pipe.guide.arch == "ctc"
-    assert pipe.generator.settings == DiffusionSettings(solver="dpmsolver++", steps=10, start_step=25)
-    assert pipe.generator.schedule == pipe.guide.schedule  # check_schedule ran and passed
+    assert pipe.generator.arch == "content-flow" and pipe.generator.settings == FlowSettings(steps=4)
+    assert pipe.spec.guidance == Guidance(w_video=0.0, w_asr=0.0)
+    # the generator reads the aligner's phonemes: the same inventory
+    assert pipe.generator.model.inventory == pipe.aligner.inventory
 
 
 @pytest.mark.parametrize("variant", ["l2s", "lipvoicer"])

@@ -1,7 +1,7 @@
 """The ablation rows of recipes/synthgrid/README.md ("Intelligible voice"), voiced clip by clip.
 
     python recipes/synthgrid/ablation.py PREPARED_SPLIT.jsonl OUT --model PIPELINE [--previous PIPELINE]
-        [--rows prior,mean,refined,guided,truth,previous] [--every N] [--w-asr W] [--steps N] [--w-video W]
+        [--rows prior,mean,refined,guided,truth,oracle,previous] [--every N] [--w-asr W] [--steps N] [--w-video W]
 
 Each clip's mouth crops (the prepared corpus's ``roi``) are read by the pipeline's lip reader once; its
 stages then give every row from the same features, prior and seed:
@@ -11,6 +11,8 @@ stages then give every row from the same features, prior and seed:
 * ``refined``: mean + refiner, the pipeline's settings (the default);
 * ``guided``: the same with the guide toward the lip-read text (``--w-asr``);
 * ``truth``: the default with the true transcript placed on the frames instead of the lip-read text;
+* ``oracle``: the default with the true transcript on the corpus's own word and phoneme timings (``align.json``)
+  instead of the aligner's (a diagnosis: what the aligner's timing costs);
 * ``previous``: another pipeline (the previous bundle) on the same crops, its own settings.
 
 Writes ``OUT/<row>/<id>.wav``, ``OUT/ref.jsonl`` (the references for ``l2s evaluate``), and ``OUT/rows.json``:
@@ -31,7 +33,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from l2s.config import SAMPLE_RATE
+from l2s.align.reference import read_reference
+from l2s.align.timeline import Alignment, PhonemeSpan, WordSpan
+from l2s.config import FPS, SAMPLE_RATE
 from l2s.data.manifest import read_manifest
 from l2s.evaluation.bootstrap import bootstrap_interval
 from l2s.io.audio import write_wav
@@ -39,7 +43,16 @@ from l2s.metrics.wer import error_counts
 from l2s.pipeline import Lip2Speech
 from l2s.text.tokenizer import CharTokenizer
 
-ROWS = ("prior", "mean", "refined", "guided", "truth", "previous")
+ROWS = ("prior", "mean", "refined", "guided", "truth", "oracle", "previous")
+
+
+def true_alignment(utt, num_frames: int) -> Alignment:
+    """The clip's true words and phonemes (its ``align.json``) as an :class:`Alignment`."""
+    ref = read_reference(utt.align)
+    words = tuple(WordSpan(w, s, e, 1.0) for w, s, e in ref.words)
+    phonemes = tuple(PhonemeSpan(p, s, e, 1.0, k) for k, units in enumerate(ref.phonemes) for p, s, e in units)
+    return Alignment(text=ref.text, words=words, phonemes=phonemes, duration=num_frames / FPS, frame_rate=float(FPS),
+                     language="en-us")
 
 
 def main() -> None:
@@ -88,9 +101,9 @@ def main() -> None:
         refs.append({"id": u.id, "wav": str(u.wav), "text": u.text})
         audio_s = roi.shape[0] / 25.0
 
-        def voice(row: str, text: str, **options) -> None:
+        def voice(row: str, text: str, alignment=None, **options) -> None:
             t1 = time.perf_counter()
-            alignment = pipe.align(lips.features, text)
+            alignment = alignment if alignment is not None else pipe.align(lips.features, text)
             options.setdefault("guidance", plain)
             sample = pipe.sample_mel(roi, lips.features, prior.mel_norm, text, seed=args.seed,
                                      prior_f0=prior.f0, prior_voiced=prior.voiced, alignment=alignment, **options)
@@ -127,6 +140,8 @@ def main() -> None:
             voice("guided", lips.text, settings=default, guidance=pipe.guidance(w_video=args.w_video, w_asr=args.w_asr))
         if "truth" in rows:
             voice("truth", u.text, settings=default)
+        if "oracle" in rows:
+            voice("oracle", u.text, alignment=true_alignment(u, roi.shape[0]), settings=default)
         if previous is not None:
             t1 = time.perf_counter()
             result = previous(roi, seed=args.seed)
