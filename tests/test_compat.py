@@ -72,7 +72,8 @@ def test_the_bundled_pipeline_is_format2_with_the_content_flow_generator():
         meta = read_model_meta(root / sub)
         assert (meta["kind"], meta["arch"]) == (sub, arch)
     pipe = Lip2Speech.from_pretrained("synthgrid-small", device="cpu")
-    assert pipe.generator.arch == "content-flow" and pipe.generator.settings == FlowSettings(steps=4)
+    # the content decoder's mean alone: it measured better than the refiner's 4 steps
+    assert pipe.generator.arch == "content-flow" and pipe.generator.settings == FlowSettings(steps=0)
     assert pipe.spec.guidance == Guidance(w_video=0.0, w_asr=0.0)
     # the generator reads the aligner's phonemes: the same inventory
     assert pipe.generator.model.inventory == pipe.aligner.inventory

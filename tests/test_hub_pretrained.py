@@ -216,7 +216,7 @@ def test_bundled_pipeline_ships_its_card():
     assert card.data.library_name == "l2s" and card.data.license == "apache-2.0"
     assert card.data.datasets == ["synthgrid"] and card.data.eval_results
     assert all(r.metric_value is not None for r in card.data.eval_results)
-    assert "ablation.sh" in card.text  # the commands that measured it
+    assert "ablation.py" in card.text and "l2s evaluate" in card.text  # the commands that measured it
 
 
 def test_repo_ids_and_paths_are_told_apart():

@@ -40,8 +40,9 @@ def pipeline() -> None:
 @click.option("--solver", default=None, metavar="NAME",
               help="The generator's default solver (default: its architecture's; a diffusion generator's is "
                    "LipVoicer's ddpm over every schedule step).")
-@click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="The generator's default steps (default: its architecture's).")
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="The generator's default steps (default: its architecture's; content-flow: 0 is its "
+                   "content decoder's mean alone).")
 @click.option("--start-step", type=click.IntRange(min=1), default=None,
               help="Shallow diffusion from the coarse prior noised to this step (default: from pure noise).")
 @click.option("--asr-start", type=click.IntRange(min=0), default=None,

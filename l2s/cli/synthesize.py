@@ -335,8 +335,9 @@ def _to_do(jobs, plot: bool, overwrite: bool, transcripts: Tuple[str, ...] = (),
               help="Steer each input toward the text of the <name>.txt beside it (a corpus clip's transcript).")
 @click.option("--ref-audio", default=None, metavar="WAV",
               help="A recording whose voice to use (if the model takes one).")
-@click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="The generator's sampler steps (default: the model's).")
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="The generator's sampler steps (default: the model's; content-flow: 0 is the mean alone, "
+                   "1 or more refine it).")
 @click.option("--w-asr", type=click.FloatRange(min=0), default=None, help="ASR guidance weight (0 disables it).")
 @click.option("--w-video", type=click.FloatRange(min=0), default=None,
               help="Classifier-free video guidance weight (0 disables it).")
