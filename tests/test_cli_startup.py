@@ -50,7 +50,7 @@ def test_help_of_every_command_imports_no_torch():
 def test_argument_errors_import_no_torch(tmp_path):
     calls = [["synthesize"],                                       # missing IN and -o
              ["synthesize", str(tmp_path / "x.mp4")],              # missing -o
-             ["synthesize", "x.mp4", "-o", "y.wav", "--steps", "0"],
+             ["synthesize", "x.mp4", "-o", "y.wav", "--steps", "-1"],
              ["bench", "--clips", "0"],
              ["no-such-command"]]
     out = _probe(calls)
