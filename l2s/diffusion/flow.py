@@ -79,11 +79,6 @@ def path_point(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Ten
     return (1 - t) * x0 + t * x1
 
 
-def velocity(x1_hat: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The velocity of the straight path through ``x_t`` toward ``x1_hat``: ``(x1_hat - x_t) / (1 - t)``."""
-    return (x1_hat - x_t) / (1 - t.to(x_t))[:, None, None]
-
-
 def smooth_time(x: torch.Tensor, frames: int) -> torch.Tensor:
     """``(B, C, T)`` smoothed along time by a normalised Hann window of ``frames`` (odd) frames."""
     if frames <= 1:

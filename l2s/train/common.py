@@ -181,3 +181,21 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean absolute error over the valid frames of ``(B, 80, T)`` tensors (``mask (B, 1, T)``)."""
     return ((pred - target).abs() * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1.0)
+
+
+def frozen_model(model: torch.nn.Module, device: str) -> torch.nn.Module:
+    """``model`` on ``device`` in eval mode with its parameters frozen (a stage the trainer only reads)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.to(device).eval()
+
+
+def check_ema_decay(hparams: Mapping[str, Any]) -> None:
+    """The recipe's ``ema_decay``: a number in [0, 1) or null.
+
+    Raises:
+        InputError: anything else.
+    """
+    decay = hparams.get("ema_decay")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
+        raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")

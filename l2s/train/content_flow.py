@@ -37,7 +37,7 @@ from l2s.errors import InputError
 from l2s.features.mel import mel_mask
 from l2s.models.generator.content_flow import ContentFlow, ContentInputs, frame_scalars
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, masked_l1, model_config, unwrap
+from l2s.train.common import check_ema_decay, frozen_model, make_loader, masked_l1, model_config, unwrap
 from l2s.train.ema import WeightEMA
 
 
@@ -143,8 +143,9 @@ class ContentFlowBrain(L2SBrain):
     def _evaluate(self, core: ContentFlow, c: ContentInputs, mel: torch.Tensor, batch) -> torch.Tensor:
         b = mel.shape[0]
         mean = core.mean(c)
+        mean_l1 = masked_l1(mean, mel, c.mask)
         frames = (c.mask.sum() * mel.shape[1]).clamp_min(1.0)
-        self.sums["mean_l1"] += float(masked_l1(mean, mel, c.mask)) * b
+        self.sums["mean_l1"] += float(mean_l1) * b
         self.sums["mean_sq"] += float((((mean - mel) ** 2) * c.mask).sum() / frames) * b
         self.sums["prior_l1"] += float(masked_l1(c.prior_mel, mel, c.mask)) * b
         refiner = []
@@ -163,7 +164,7 @@ class ContentFlowBrain(L2SBrain):
         lengths = batch["mel_lengths"]
         self.keep_examples(self.step_stage, batch["id"], mel=sample, what="sample", vocode=True, mel_lengths=lengths)
         self.keep_examples(self.step_stage, batch["id"], mel=mean, what="mean", vocode=True, mel_lengths=lengths)
-        return masked_l1(mean, mel, c.mask) + torch.stack(refiner).mean()
+        return mean_l1 + torch.stack(refiner).mean()
 
     def compute_objectives(self, predictions, batch, stage):
         return predictions
@@ -211,12 +212,6 @@ def lr_at(lr: float, step: int, total: int, warmup: int, final_ratio: Optional[f
     return lr * scale
 
 
-def _frozen(model: torch.nn.Module, device: str) -> torch.nn.Module:
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device).eval()
-
-
 def check_hparams(hparams: Mapping[str, Any]) -> None:
     """The stage's own options, checked before the runner writes anything."""
     model_config(hparams, "generator", ARCHS, reserved=DERIVED)
@@ -226,9 +221,7 @@ def check_hparams(hparams: Mapping[str, Any]) -> None:
     ratio = hparams.get("lr_final_ratio")
     if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1):
         raise InputError(f"lr_final_ratio must be a number in [0, 1] or null, got {ratio!r}")
-    decay = hparams.get("ema_decay")
-    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
-        raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")
+    check_ema_decay(hparams)
 
 
 def derived_fields(vsr, prior, aligner) -> Dict[str, Any]:
@@ -245,8 +238,8 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
 
     check_hparams(hparams)
     device = run_opts.get("device", "cpu")
-    vsr = _frozen(load_vsr(hparams["vsr_model"]), device)
-    prior = _frozen(load_model(hparams["prior_model"], "prior"), device)
+    vsr = frozen_model(load_vsr(hparams["vsr_model"]), device)
+    prior = frozen_model(load_model(hparams["prior_model"], "prior"), device)
     aligner_dir = hparams.get("aligner_model")
     learned = load_learned(hparams["vsr_model"], aligner_dir, device) if aligner_dir else None
     aligner = Aligner(vsr, learned)

@@ -37,7 +37,8 @@ from l2s.features.mel import mel_mask
 from l2s.models.generator.denoiser import Denoiser, DenoiserConfig
 from l2s.models.vsr import load_vsr
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, masked_l1, masked_mse, model_config, unwrap
+from l2s.train.common import (check_ema_decay, frozen_model, make_loader, masked_l1, masked_mse, model_config,
+                              unwrap)
 from l2s.train.ema import WeightEMA
 from l2s.train.frozen_cache import FrozenCache
 
@@ -61,9 +62,7 @@ def denoiser_config(hparams: Mapping[str, Any], feature_dim: int, use_prior: boo
 def check_hparams(hparams: Mapping[str, Any]) -> None:
     """The stage's own options, checked before the runner writes anything."""
     model_config(hparams, "generator", ARCHS, reserved=DERIVED)
-    decay = hparams.get("ema_decay")
-    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
-        raise InputError(f"ema_decay must be a number in [0, 1) or null, got {decay!r}")
+    check_ema_decay(hparams)
 
 
 def init_weights(denoiser: Denoiser, source: Union[str, Path]) -> None:
@@ -181,19 +180,13 @@ class GeneratorBrain(L2SBrain):
         return stats
 
 
-def _frozen(model: torch.nn.Module, device: str) -> torch.nn.Module:
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device).eval()
-
-
 def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     """Train, evaluate every test split with the best checkpoint, export ``<output_folder>/model``."""
     device = run_opts.get("device", "cpu")
-    vsr = _frozen(load_vsr(hparams["vsr_model"]), device)
+    vsr = frozen_model(load_vsr(hparams["vsr_model"]), device)
     prior_path = hparams.get("prior_model")
     hparams["vsr"] = vsr
-    hparams["prior"] = _frozen(load_model(prior_path, "prior"), device) if prior_path else None
+    hparams["prior"] = frozen_model(load_model(prior_path, "prior"), device) if prior_path else None
     config = denoiser_config(hparams, vsr.feature_dim, hparams["prior"] is not None)
     denoiser = Denoiser(config)
     if hparams.get("init_model"):

@@ -24,7 +24,7 @@ two CPU cores in under an hour; the refiner's blocks take the flow time through 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
 import torch
@@ -313,7 +313,7 @@ class ContentFlowGenerator:
 
         model = self.model
         device = next(model.parameters()).device
-        c = clip_inputs(model, GeneratorInputs(**{**inputs.__dict__, **_to(inputs, device)}))
+        c = clip_inputs(model, replace(inputs, **_to(inputs, device)))
         with torch.no_grad():
             mean = model.mean(c)
         w = float(guidance.w_video)
