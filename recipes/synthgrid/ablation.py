@@ -69,11 +69,15 @@ def main() -> None:
                     "(default: the pipeline's)")
     ap.add_argument("--w-video", type=float, default=None, help="classifier-free guidance weight (default: the "
                     "pipeline's)")
+    ap.add_argument("--overwrite", action="store_true", help="replace the rows' earlier outputs in OUT")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
-        raise SystemExit(f"unknown rows {unknown}; expected some of {ROWS}")
+        ap.error(f"unknown rows {unknown}; expected some of {ROWS}")
+    taken = [r for r in rows if (args.out / r).is_dir() and any((args.out / r).iterdir())]
+    if taken and not args.overwrite:
+        ap.error(f"{args.out} already holds the rows {taken}; give --overwrite to replace them")
     torch.set_num_threads(1)
     utts = read_manifest(args.manifest)[:: args.every]
     pipe = Lip2Speech.from_pretrained(args.model, device="cpu")
