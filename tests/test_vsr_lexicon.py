@@ -174,3 +174,21 @@ def test_rescoring_prefers_the_hypothesis_the_phonemes_support(lexicon, word_lm,
     # with no phoneme weight the base order stands
     out = rescore_nbest(nbest, log_probs, lexicon, options=RescoreOptions(phoneme_weight=0.0), g2p=g2p)
     assert out[0].text == "the bed dog sat"
+
+
+def test_search_scores_are_the_ctc_likelihood_with_a_wide_beam():
+    # with every hypothesis kept, a word sequence's acoustic score is the CTC log-likelihood of its phonemes
+    # (summed over its pronunciations); <sil> gets no mass here, so no pause paths add to it
+    a, b, c = INV.id("a"), INV.id("b"), INV.id("k")
+    lex = Lexicon((("ab", (a, b)), ("abb", (a, b, b)), ("ba", (b, a)), ("ba", (b, c)), ("c", (c,))))
+    logits = torch.randn(6, len(INV), generator=torch.Generator().manual_seed(1))
+    logits[:, SIL_ID] = -math.inf
+    log_probs = logits.log_softmax(-1)
+    hyps = lexicon_beam_search(log_probs, lex, options=LexiconSearchOptions(beam_size=10_000, token_prune=1e9))
+    assert len(hyps) > 10
+    for h in hyps:
+        choices = [[]]
+        for word in h.words:
+            choices = [seq + list(p) for seq in choices for p in lex.pronunciations(word)]
+        expect = torch.logsumexp(torch.tensor([phoneme_log_likelihood(log_probs, s) for s in choices]), 0)
+        assert h.acoustic == pytest.approx(float(expect), rel=1e-6, abs=1e-9), h.words
