@@ -23,6 +23,7 @@ COMMANDS = {
     "transcribe": "l2s.cli.transcribe:transcribe",
     "align": "l2s.cli.align:align",
     "lm": "l2s.cli.lm:lm",
+    "score-reader": "l2s.cli.score_reader:score_reader",
     "evaluate": "l2s.cli.evaluate:evaluate",
     "sync-expert": "l2s.cli.sync_expert:sync_expert",
     "vocode": "l2s.cli.vocode:vocode",

@@ -123,6 +123,13 @@ class CTCGuide(nn.Module):
         Returns:
             ``log_probs (B, T', V)`` and ``out_lengths (B,)``.
         """
+        states, lengths = self.encode(x_t, t, lengths)
+        return torch.log_softmax(self.head(states), dim=-1), lengths
+
+    def encode(self, x_t: torch.Tensor, t: torch.Tensor,
+               lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's states before the token head, ``(B, T', D)``, and ``out_lengths (B,)`` (what a
+        lip reader distilled from this recogniser matches; arguments as :meth:`forward`)."""
         if x_t.dim() != 3 or x_t.shape[1] != N_MELS:
             raise InputError(f"x_t must be (B, {N_MELS}, T), got {tuple(x_t.shape)}")
         b, _, frames = x_t.shape
@@ -141,7 +148,7 @@ class CTCGuide(nn.Module):
         h, pos_emb = enc.embed(h)
         for block, step_proj in zip(enc.encoders, self.block_steps):
             h = block(h + step_proj(emb)[:, None, :], pos_emb, key_mask, key_mask[:, 0])
-        return torch.log_softmax(self.head(enc.after_norm(h)), dim=-1), lengths
+        return enc.after_norm(h), lengths
 
     def ctc_loss(self, x_t: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor,
                  lengths: Optional[torch.Tensor] = None, token_lengths: Optional[torch.Tensor] = None,

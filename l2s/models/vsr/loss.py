@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,12 +27,21 @@ class VSRLoss:
         ctc: CTC loss per utterance.
         attention: label-smoothed decoder loss per utterance.
         accuracy: decoder token accuracy under teacher forcing (no gradient).
+        phoneme: the phoneme CTC head's loss (batch mean of summed CTC, as ``ctc``), when the model has the
+            head and phoneme labels were given; not in ``total`` (its weight is a training setting).
+        features: ``(B, T, D)`` encoder output (for the auxiliary losses of training).
+        ctc_log_probs: ``(B, T, V)`` the CTC head's log-probabilities.
+        decoder_hidden: ``(B, L + 1, D)`` teacher-forced decoder states before the output layer.
     """
 
     total: torch.Tensor
     ctc: torch.Tensor
     attention: torch.Tensor
     accuracy: torch.Tensor
+    phoneme: Optional[torch.Tensor] = None
+    features: Optional[torch.Tensor] = None
+    ctc_log_probs: Optional[torch.Tensor] = None
+    decoder_hidden: Optional[torch.Tensor] = None
 
 
 def pad_labels(labels: Sequence[Sequence[int]], ignore_id: int = IGNORE_ID) -> torch.Tensor:

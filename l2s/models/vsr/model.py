@@ -28,10 +28,12 @@ from l2s.errors import InputError, ModelError
 from l2s.models.vsr.conformer import ConformerEncoder
 from l2s.models.vsr.decoding import BeamSearchOptions, LanguageModel, beam_search, greedy_ctc
 from l2s.models.vsr.frontend import Conv3dResNet
-from l2s.models.vsr.loss import VSRLoss, add_sos_eos, hybrid_loss
+from l2s.models.vsr.lexicon import LEXICON_FILE, WORD_LM_FILE, Lexicon, WordLM
+from l2s.models.vsr.loss import VSRLoss, add_sos_eos, ctc_loss, hybrid_loss
 from l2s.models.vsr.ngram_lm import LM_FILE, NgramLM, load_lm, save_lm
 from l2s.models.vsr.roi_transforms import roi_to_input
 from l2s.models.vsr.transformer_decoder import TransformerDecoder
+from l2s.text.phonemes import DEFAULT_INVENTORY, INVENTORY_FILE, PhonemeInventory
 from l2s.text.tokenizer import Tokenizer, load_tokenizer, tokenizer_files
 
 
@@ -62,6 +64,9 @@ class VSRConfig:
         ctc_weight: weight of the CTC loss (and of the CTC score in beam search).
         label_smoothing: smoothing of the attention (decoder) loss.
         tokenizer: ``"char"`` or ``"sentencepiece"``.
+        phoneme_vocab: units of an extra phoneme CTC head on the encoder (VALLR's phoneme units; the
+            table, :data:`l2s.text.phonemes.DEFAULT_INVENTORY` when trained by l2s, is stored beside the
+            weights as ``phonemes.txt``); 0 = no such head (Auto-AVSR's model).
     """
 
     vocab_size: int = 5049
@@ -82,6 +87,7 @@ class VSRConfig:
     ctc_weight: float = 0.1
     label_smoothing: float = 0.1
     tokenizer: str = "sentencepiece"
+    phoneme_vocab: int = 0
 
 
 VSR_BASE = VSRConfig()
@@ -152,6 +158,14 @@ class VSRModel(nn.Module):
         self.decoder = TransformerDecoder(config.vocab_size, config.d_model, config.heads, config.decoder_ffn,
                                           config.decoder_layers, config.dropout, config.decoder_attention_dropout)
         self.ctc = CTCHead(config.d_model, config.vocab_size, config.dropout)
+        #: phoneme CTC head (``config.phoneme_vocab`` units, blank 0) and its table, or None
+        self.phoneme_ctc = (CTCHead(config.d_model, config.phoneme_vocab, config.dropout)
+                            if config.phoneme_vocab else None)
+        self.inventory: Optional[PhonemeInventory] = DEFAULT_INVENTORY if config.phoneme_vocab else None
+        #: words and pronunciations, and the word n-gram LM, that read the phoneme head into words
+        #: (:mod:`l2s.models.vsr.reading`; ``lexicon.txt`` and ``word_lm.json`` beside the weights), or None
+        self.lexicon: Optional[Lexicon] = None
+        self.word_lm: Optional[WordLM] = None
         self.blank = 0
         self.sos = self.eos = config.vocab_size - 1
         #: language model of the beam search (:func:`load_vsr` attaches a checkpoint's ``lm.json``).
@@ -182,7 +196,12 @@ class VSRModel(nn.Module):
         Returns:
             ``(B, T, D)`` encoder output.
         """
-        x = self.proj_encoder(self.frontend(video))
+        return self.encode_frames(self.frontend(video), lengths)
+
+    def encode_frames(self, frames: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The encoder over the visual front-end's output ``(B, T, F)`` (:attr:`frontend`), ``(B, T, D)``:
+        what a fine-tuning run with a frozen front-end trains on."""
+        x = self.proj_encoder(frames)
         mask = None if lengths is None else padding_mask(lengths.to(x.device), x.shape[1])
         return self.encoder(x, mask)
 
@@ -201,19 +220,39 @@ class VSRModel(nn.Module):
         device = next(self.parameters()).device
         return self.encode_video(roi_to_input(roi.to(device), lengths), lengths)
 
-    def forward(self, video: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> VSRLoss:
-        """Training loss (Auto-AVSR's ``E2E.forward``).
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+                phoneme_labels: Optional[torch.Tensor] = None, frames: Optional[torch.Tensor] = None) -> VSRLoss:
+        """Training loss (Auto-AVSR's ``E2E.forward``), with the tensors the auxiliary losses read.
 
         Args:
-            video: ``(B, T, 88, 88)`` normalised (augmented) frames.
+            video: ``(B, T, 88, 88)`` normalised (augmented) frames (ignored when ``frames`` is given).
             lengths: ``(B,)`` valid frames.
             labels: ``(B, L)`` token ids padded with -1.
+            phoneme_labels: ``(B, P)`` phoneme ids padded with -1, for the phoneme CTC head (when it exists).
+            frames: ``(B, T, F)`` the front-end's output computed beforehand (a frozen front-end), or None.
         """
-        features = self.encode_video(video, lengths)
+        features = self.encode_frames(self.frontend(video) if frames is None else frames, lengths)
         ys_in, ys_out = add_sos_eos(labels, self.sos, self.eos)
-        logits = self.decoder(ys_in, features, padding_mask(lengths.to(features.device), features.shape[1]))
-        return hybrid_loss(self.ctc(features), lengths, labels, logits, ys_out, self.config.ctc_weight,
-                           self.config.label_smoothing, self.blank)
+        mask = padding_mask(lengths.to(features.device), features.shape[1])
+        hidden = self.decoder.hidden(ys_in, features, mask)
+        ctc_log_probs = self.ctc(features)
+        loss = hybrid_loss(ctc_log_probs, lengths, labels, self.decoder.output_layer(hidden), ys_out,
+                           self.config.ctc_weight, self.config.label_smoothing, self.blank)
+        phoneme = None
+        if phoneme_labels is not None and self.phoneme_ctc is not None:
+            phoneme = ctc_loss(self.phoneme_ctc(features), lengths, phoneme_labels, self.blank)
+        return replace(loss, phoneme=phoneme, features=features, ctc_log_probs=ctc_log_probs,
+                       decoder_hidden=hidden)
+
+    def phoneme_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """``(..., T, P)`` log-probabilities of the phoneme head over encoder features ``(..., T, D)``.
+
+        Raises:
+            ModelError: the model has no phoneme head.
+        """
+        if self.phoneme_ctc is None:
+            raise ModelError("this lip reader has no phoneme CTC head (train one with phoneme_ctc_weight > 0)")
+        return self.phoneme_ctc(features)
 
     @torch.no_grad()
     def transcribe(self, roi: torch.Tensor, beam: Optional[BeamSearchOptions] = BeamSearchOptions(),
@@ -287,16 +326,31 @@ def _load(config: VSRConfig, stored) -> VSRModel:
     """The weights of a model directory, with its tokenizer files and its language model (``lm.json``)."""
     model = VSRModel(config, load_tokenizer(config.tokenizer, stored.path))
     model.load_state_dict(stored.state_dict, strict=True)
+    if config.phoneme_vocab:
+        model.inventory = PhonemeInventory.load(stored.path / INVENTORY_FILE)
+        if len(model.inventory) != config.phoneme_vocab:
+            raise ModelError(f"{stored.path / INVENTORY_FILE}: {len(model.inventory)} phonemes, the model's head "
+                             f"has {config.phoneme_vocab}")
+        if (stored.path / LEXICON_FILE).is_file():
+            model.lexicon = Lexicon.load(stored.path / LEXICON_FILE, model.inventory)
+        if (stored.path / WORD_LM_FILE).is_file():
+            model.word_lm = WordLM.load(stored.path / WORD_LM_FILE)
     if (stored.path / LM_FILE).is_file():
         model.lm = check_lm(load_lm(stored.path / LM_FILE), model, stored.path / LM_FILE)
     return model
 
 
 def _files(model: VSRModel, scratch: Path) -> Dict[str, Path]:
-    """The tokenizer files and the language model saved beside the weights."""
+    """The tokenizer files, the language model, the phoneme table and lexicon saved beside the weights."""
     extra = tokenizer_files(model.tokenizer) if model.tokenizer is not None else {}
     if model.lm is not None:
         extra[LM_FILE] = save_lm(model.lm, scratch / LM_FILE)
+    if model.inventory is not None:
+        extra[INVENTORY_FILE] = model.inventory.save(scratch / INVENTORY_FILE)
+    if model.lexicon is not None:
+        extra[LEXICON_FILE] = model.lexicon.save(scratch / LEXICON_FILE)
+    if model.word_lm is not None:
+        extra[WORD_LM_FILE] = model.word_lm.save(scratch / WORD_LM_FILE)
     return extra
 
 

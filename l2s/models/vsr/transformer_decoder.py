@@ -110,31 +110,42 @@ class TransformerDecoder(nn.Module):
         Returns:
             ``(B, L, V)`` logits.
         """
+        return self.output_layer(self.hidden(ys_in, memory, memory_mask))
+
+    def hidden(self, ys_in: torch.Tensor, memory: torch.Tensor,
+               memory_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Teacher-forced states before the output layer, ``(B, L, D)`` (the decoder's "context" that
+        sequence-level distillation matches; arguments as :meth:`forward`)."""
         if memory_mask is not None and memory_mask.dim() == 2:
             memory_mask = memory_mask.unsqueeze(1)
         x = self.embed(ys_in)
         mask = causal_mask(ys_in.shape[1], ys_in.device)
         for layer in self.decoders:
             x = layer(x, mask, memory, memory_mask)
-        return self.output_layer(self.after_norm(x))
+        return self.after_norm(x)
 
     def forward_one_step(self, ys: torch.Tensor, memory: torch.Tensor,
-                         cache: Optional[List[torch.Tensor]] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        """Log-probabilities of the next token after each prefix (no memory mask: one utterance).
+                         cache: Optional[List[torch.Tensor]] = None,
+                         memory_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Log-probabilities of the next token after each prefix.
 
         Args:
             ys: ``(N, L)`` prefixes (sos first).
             memory: ``(N, T, D)``.
             cache: per-layer ``(N, L - 1, D)`` outputs from the previous step, or None.
+            memory_mask: ``(N, T)`` True = valid frame, for padded utterances (None: one utterance each,
+                unpadded, as the beam search has).
 
         Returns:
             ``(N, V)`` log-probabilities and the new per-layer cache ``(N, L, D)``.
         """
         x = self.embed(ys)
         mask = causal_mask(ys.shape[1], ys.device)
+        if memory_mask is not None and memory_mask.dim() == 2:
+            memory_mask = memory_mask.unsqueeze(1)
         new_cache = []
         for index, layer in enumerate(self.decoders):
-            x = layer(x, mask, memory, None, None if cache is None else cache[index])
+            x = layer(x, mask, memory, memory_mask, None if cache is None else cache[index])
             new_cache.append(x)
         logits = self.output_layer(self.after_norm(x[:, -1]))
         return torch.log_softmax(logits, dim=-1), new_cache
