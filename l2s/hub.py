@@ -293,6 +293,13 @@ def resolve(name_or_path: Union[str, Path], hub: HubOptions = HubOptions()) -> P
     raise ModelError(f"{text}: no such model (not a directory, not a bundled name, not a hub repo id)")
 
 
+def component_dir(name_or_path: Union[str, Path], part: str) -> Path:
+    """The directory of one stage's model: ``name_or_path`` itself, or a pipeline's ``part`` (``vsr``, ``guide``...)
+    when it names a pipeline (a bundled name such as ``synthgrid-small``, a path or a hub id)."""
+    model_dir = resolve(name_or_path)
+    return model_dir / part if (model_dir / PIPELINE_FILE).is_file() else model_dir
+
+
 def push_folder_to_hub(folder: Union[str, Path], repo_id: str, token: Optional[Union[str, bool]] = None,
                        private: Optional[bool] = None, branch: Optional[str] = None,
                        commit_message: str = "Upload l2s pipeline", create_pr: bool = False) -> str:

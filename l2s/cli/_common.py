@@ -53,10 +53,9 @@ def progress(items: Iterable[T], desc: str, total: Optional[int] = None, unit: s
 
 def vsr_model_dir(model: str) -> Path:
     """The lip reader's directory of ``model`` (a VSR directory, or a pipeline's ``vsr`` part)."""
-    from l2s.hub import PIPELINE_FILE, resolve
+    from l2s.hub import component_dir
 
-    model_dir = resolve(model)
-    return model_dir / "vsr" if (model_dir / PIPELINE_FILE).is_file() else model_dir
+    return component_dir(model, "vsr")
 
 
 # ---------------------------------------------------------------------------------------- stdin/stdout

@@ -22,8 +22,11 @@ from l2s.errors import InputError
                    "joint CTC/attention beam search, the phoneme head read through the lexicon, or the joint "
                    "n-best re-ranked by the phoneme head.")
 @click.option("--beam", default=10, show_default=True, type=click.IntRange(1, 200), help="Beam width.")
+@click.option("--lm", "lm_path", default=None,
+              help="Token n-gram language model (lm.json, from `l2s lm estimate`) for the joint search; default: "
+                   "the one in the model directory, if any.")
 @click.option("--lm-weight", default=None, type=click.FloatRange(0.0),
-              help="Token LM weight of the joint search (default: the model's recommended one; 0: off).")
+              help="Token LM weight of the joint search (default: the LM's recommended one; 0: off).")
 @click.option("--word-lm-weight", default=0.5, show_default=True, type=click.FloatRange(0.0),
               help="Word LM weight of the lexicon and rescore decoders.")
 @click.option("--word-bonus", default=0.0, show_default=True, type=float, help="Score per word (lexicon decoder).")
@@ -34,7 +37,7 @@ from l2s.errors import InputError
 @click.option("--every", default=1, show_default=True, type=click.IntRange(1), help="Score every N-th clip.")
 @click.option("-o", "--out", default=None, help="Write the scores and every hypothesis as JSON here.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int, lm_weight: float,
+def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int, lm_path: str, lm_weight: float,
                  word_lm_weight: float, word_bonus: float, phoneme_weight: float, lexicon_texts: Tuple[str, ...],
                  every: int, out: str, overwrite: bool) -> None:
     """Read every clip of MANIFEST (ROIs and transcripts) and print each decoder's corpus WER and CER (words as
@@ -64,6 +67,11 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
     vsr = load_vsr(vsr_model_dir(model))
     if vsr.tokenizer is None:
         raise InputError(f"{model}: the lip reader has no tokenizer files")
+    if lm_path:
+        from l2s.models.vsr.model import check_lm
+        from l2s.models.vsr.ngram_lm import load_lm
+
+        vsr.lm = check_lm(load_lm(existing_file(lm_path, "language model")), vsr, lm_path)
     utts = [u for u in read_manifest(existing_file(manifest, "manifest")) if u.text][::every]
     if not utts:
         raise InputError(f"{manifest}: no utterance with a transcript")
@@ -99,8 +107,8 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
         click.echo(f"{name}: WER {wer:.2f} % [{wer_ci[0]:.2f}, {wer_ci[1]:.2f}]  CER {cer:.2f} % "
                    f"[{cer_ci[0]:.2f}, {cer_ci[1]:.2f}]  ({len(utts)} clips, {seconds / len(utts):.3f} s/clip)")
     if out:
-        atomic_write_text(out, json.dumps({"manifest": str(manifest), "model": str(model), "clips": len(utts),
-                                           "beam": beam, "decoders": results}, indent=1))
+        atomic_write_text(out, json.dumps({"manifest": str(manifest), "model": str(model), "lm": lm_path,
+                                           "clips": len(utts), "beam": beam, "decoders": results}, indent=1))
 
 
 __all__ = ["score_reader"]

@@ -6,216 +6,50 @@ and an evaluation step that writes WER/CER per split to ``<output_folder>/metric
 With ``lm_order`` > 0 a token n-gram language model is estimated from the training transcripts,
 joins the test beam search with ``lm_weight`` and is exported with the model (``lm.json``).
 
-Options toward the viseme floor, all off by default (:class:`Objectives`), each a fine-tuning of a trained
-reader (``init_from``):
+Options toward the viseme floor, all off by default (:class:`~l2s.train.vsr_objectives.Objectives`), each a
+fine-tuning of a trained reader (``init_from``):
 
 * ``phoneme_ctc_weight``: a phoneme CTC head on the encoder (VALLR's units), its targets the transcript's
   phonemes by :class:`~l2s.text.phonemes.G2P`, exported with the model;
 * ``distill_*``: LIBS distillation from a frozen speech recogniser reading the paired audio
   (:mod:`l2s.train.distill`; ``distill_teacher`` is a CTC guide model directory);
 * ``pcpg_*``: the CER-reward policy gradient on the attention decoder (:mod:`l2s.train.pcpg`);
-* ``freeze_frontend``: the visual front-end frozen and its output computed once per clip (centre crop and
-  its mirror image; time masking then acts on the front-end's frames), which makes a fine-tuning epoch
-  about twenty times cheaper on a CPU: nine tenths of the reader's training compute is the front-end.
+* ``freeze_frontend``: the visual front-end frozen and its output computed once per clip
+  (:mod:`l2s.train.frontend_cache`), which makes a fine-tuning epoch about twenty times cheaper on a CPU.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from dataclasses import replace
+from typing import Any, Dict, Mapping, Optional
 
 import speechbrain as sb
 import torch
-import torch.nn.functional as F
 
+from l2s.arch import load_model
 from l2s.data.manifest import read_manifest
 from l2s.errors import InputError
-from l2s.io.atomic import atomic_write_bytes
-from l2s.arch import load_model
+from l2s.hub import component_dir
 from l2s.models.vsr import VSRModel, build_vsr, load_vsr, save_vsr
-from l2s.models.vsr.ngram_lm import NgramLM, NgramOptions
 from l2s.models.vsr.lexicon import Lexicon, WordLM
-from l2s.models.vsr.loss import IGNORE_ID, pad_labels
-from l2s.models.vsr.roi_transforms import AugmentOptions, augment_roi, roi_to_input
-from l2s.text.phonemes import DEFAULT_INVENTORY, G2P, PhonemeInventory
+from l2s.models.vsr.loss import IGNORE_ID
+from l2s.models.vsr.ngram_lm import NgramLM, NgramOptions
+from l2s.models.vsr.roi_transforms import augment_roi, roi_to_input
+from l2s.text.phonemes import DEFAULT_INVENTORY
 from l2s.text.tokenizer import load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, model_config, rank_and_world, unwrap, weight_digest
-from l2s.train.distill import DistillHeads, DistillWeights, ctc_guide_teacher, distill_loss
-from l2s.train.frozen_cache import FrozenCache
-from l2s.train.pcpg import PCPGOptions, pcpg_loss
+from l2s.train.common import make_loader, model_config, rank_and_world, unwrap
+from l2s.train.distill import DistillHeads, ctc_guide_teacher, distill_loss
+from l2s.train.frontend_cache import FrontendCache
+from l2s.train.pcpg import pcpg_loss
+from l2s.train.vsr_objectives import Objectives, PhonemeTargets, objectives
 
 logger = logging.getLogger(__name__)
 
 #: the architectures this stage trains
 ARCHS = ("auto-avsr",)
-
-
-@dataclass(frozen=True)
-class Objectives:
-    """The recipe's fine-tuning options (all off by default; see the module docstring).
-
-    Attributes:
-        init_from: a lip reader's model directory (path or hub id) whose weights start the run, or None.
-        freeze_frontend: freeze the visual front-end and compute its output once per clip.
-        frontend_cache: a folder keeping those outputs between runs (None: in memory, for this run).
-        phoneme_weight: weight of the phoneme CTC loss (0 = no phoneme head).
-        distill: weights of the distillation levels.
-        distill_teacher: the teacher's model directory (a CTC guide), needed when ``distill`` is active.
-        pcpg: the policy-gradient settings.
-    """
-
-    init_from: Optional[str] = None
-    freeze_frontend: bool = False
-    frontend_cache: Optional[str] = None
-    phoneme_weight: float = 0.0
-    distill: DistillWeights = DistillWeights()
-    distill_teacher: Optional[str] = None
-    pcpg: PCPGOptions = PCPGOptions()
-
-    @property
-    def auxiliary(self) -> bool:
-        """Whether a loss beside the hybrid one is on (or the front-end frozen): a single-process run."""
-        return self.freeze_frontend or self.distill.active or self.pcpg.weight > 0
-
-
-def objectives(hparams: Mapping[str, Any]) -> Objectives:
-    """The recipe's :class:`Objectives`.
-
-    Raises:
-        InputError: settings that cannot work.
-    """
-    def number(key: str, default: float) -> float:
-        value = hparams.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{key} must be a number, got {value!r}")
-        return float(value)
-
-    def integer(key: str, default: int) -> int:
-        value = hparams.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{key} must be an integer, got {value!r}")
-        return value
-
-    phoneme_weight = number("phoneme_ctc_weight", 0.0)
-    if phoneme_weight < 0:
-        raise InputError(f"phoneme_ctc_weight must be >= 0, got {phoneme_weight}")
-    distill = DistillWeights(frame=number("distill_frame_weight", 0.0),
-                             sequence=number("distill_sequence_weight", 0.0),
-                             soft=number("distill_soft_weight", 0.0),
-                             temperature=number("distill_temperature", 1.0))
-    teacher = hparams.get("distill_teacher")
-    if distill.active and not teacher:
-        raise InputError("distillation needs distill_teacher (a CTC guide model directory, e.g. the bundled "
-                         "synthgrid-small's guide)")
-    pcpg = PCPGOptions(weight=number("pcpg_weight", 0.0), kernel=integer("pcpg_kernel", 5),
-                       samples=integer("pcpg_samples", 2), temperature=number("pcpg_temperature", 1.0),
-                       extra_tokens=integer("pcpg_extra_tokens", 5))
-    freeze = hparams.get("freeze_frontend", False)
-    if not isinstance(freeze, bool):
-        raise InputError(f"freeze_frontend must be true or false, got {freeze!r}")
-    init_from = hparams.get("init_from")
-    cache = hparams.get("frontend_cache")
-    return Objectives(init_from=str(init_from) if init_from else None, freeze_frontend=freeze,
-                      frontend_cache=str(cache) if cache else None,
-                      phoneme_weight=phoneme_weight, distill=distill,
-                      distill_teacher=str(teacher) if teacher else None, pcpg=pcpg)
-
-
-class FrontendCache:
-    """The frozen front-end's output per clip: the centre crop and its mirror image, each computed once.
-
-    Args:
-        frontend: the lip reader's :class:`~l2s.models.vsr.frontend.Conv3dResNet` (frozen).
-        augment: the recipe's augmentation (flip probability, time-mask window and stride).
-        seed: seed of the flips and masks.
-        folder: where to keep the outputs between runs (``<folder>/<digest of the front-end's weights>/``, one
-            file per clip and view), so that runs fine-tuning the same reader compute them once; None: memory.
-    """
-
-    def __init__(self, frontend: torch.nn.Module, augment: AugmentOptions, seed: int,
-                 folder: Optional[str] = None) -> None:
-        self.frontend = frontend
-        self.augment = augment
-        self.cache = FrozenCache(time_dim=1)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.folder = Path(folder) / weight_digest(frontend)[:16] if folder else None
-        if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, ids: Sequence[str], roi: torch.Tensor, lengths: torch.Tensor, train: bool) -> torch.Tensor:
-        """``(B, T, F)`` front-end frames of a batch (mirrored at random and time-masked when ``train``)."""
-        flips = [train and float(torch.rand((1,), generator=self.generator)) < self.augment.flip_prob for _ in ids]
-        keys = [uid + ("|mirror" if f else "") for uid, f in zip(ids, flips)]
-
-        def compute(index: torch.Tensor) -> torch.Tensor:
-            stored = [self._read(keys[int(i)]) for i in index]
-            if all(x is not None for x in stored):
-                return torch.stack([F.pad(x, (0, 0, 0, roi.shape[1] - x.shape[0])) for x in stored])
-            video = roi_to_input(roi[index], lengths[index])
-            mirror = torch.tensor([flips[int(i)] for i in index])
-            video = torch.where(mirror[:, None, None, None].to(video.device), video.flip(-1), video)
-            mode = self.frontend.training
-            self.frontend.eval()  # frozen: its batch norms keep their statistics
-            with torch.no_grad():
-                out = self.frontend(video)
-            self.frontend.train(mode)
-            for k, i in enumerate(index):
-                self._write(keys[int(i)], out[k, :int(lengths[i])])
-            return out
-
-        frames = self.cache(keys, lengths, compute, roi.shape[1])
-        if train:
-            frames = frames.clone()
-            for b, n in enumerate(lengths.tolist()):
-                self._time_mask(frames[b, :n])
-        return frames
-
-    def _path(self, key: str) -> Path:
-        return self.folder / (key.replace("/", "_") + ".pt")
-
-    def _read(self, key: str) -> Optional[torch.Tensor]:
-        if self.folder is None or not self._path(key).is_file():
-            return None
-        return torch.load(self._path(key), weights_only=True)
-
-    def _write(self, key: str, frames: torch.Tensor) -> None:
-        if self.folder is not None:
-            buffer = io.BytesIO()
-            torch.save(frames.detach().cpu().clone(), buffer)
-            atomic_write_bytes(self._path(key), buffer.getvalue())
-
-    def _time_mask(self, clip: torch.Tensor) -> None:
-        """Auto-AVSR's adaptive time mask, on front-end frames: masked frames take the clip's mean frame."""
-        length = clip.shape[0]
-        fill = clip.mean(0)
-        for _ in range(int((length + self.augment.mask_stride - 0.1) // self.augment.mask_stride)):
-            width = int(torch.randint(0, self.augment.mask_window, (1,), generator=self.generator))
-            if width == 0 or length - width <= 0:
-                continue
-            start = int(torch.randint(0, length - width, (1,), generator=self.generator))
-            clip[start:start + width] = fill
-
-
-class PhonemeTargets:
-    """Transcripts -> phoneme ids (:class:`~l2s.text.phonemes.G2P`, memoised per transcript)."""
-
-    def __init__(self, inventory: PhonemeInventory = DEFAULT_INVENTORY) -> None:
-        self.inventory = inventory
-        self.g2p = G2P()
-        self.memo: Dict[str, List[int]] = {}
-
-    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
-        """``(B, P)`` ids padded with -1."""
-        for text in texts:
-            if text not in self.memo:
-                words = text.split()
-                self.memo[text] = [i for units in self.g2p(words) for i in self.inventory.ids(units)]
-        return pad_labels([self.memo[t] for t in texts], IGNORE_ID)
 
 
 class VSRBrain(L2SBrain):
@@ -377,7 +211,7 @@ def _start_weights(model: VSRModel, source: str) -> None:
     Raises:
         InputError: the architectures differ.
     """
-    src = load_vsr(source)
+    src = load_vsr(component_dir(source, "vsr"))
     mine = replace(model.config, phoneme_vocab=0)
     theirs = replace(src.config, phoneme_vocab=0)
     if mine != theirs:
@@ -421,7 +255,7 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     pad = {"tokens": -1}
     hparams["objectives"] = obj
     if obj.distill.active:
-        teacher = load_model(obj.distill_teacher, "guide")
+        teacher = load_model(component_dir(obj.distill_teacher, "guide"), "guide")
         if not (hasattr(teacher, "encode") and hasattr(teacher, "head")):
             raise InputError(f"distill_teacher {obj.distill_teacher}: not a CTC guide (arch ctc)")
         hparams["teacher"] = teacher.eval().requires_grad_(False)
