@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from l2s.io.atomic import atomic_write_bytes
-from l2s.models.vsr.roi_transforms import AugmentOptions, roi_to_input
+from l2s.models.vsr.roi_transforms import AugmentOptions, roi_to_input, time_mask_
 from l2s.train.common import weight_digest
 from l2s.train.frozen_cache import FrozenCache
 
@@ -66,8 +66,9 @@ class FrontendCache:
         frames = self.cache(keys, lengths, compute, roi.shape[1])
         if train:
             frames = frames.clone()
-            for b, n in enumerate(lengths.tolist()):
-                self._time_mask(frames[b, :n])
+            for b, n in enumerate(lengths.tolist()):  # masked frames take the clip's mean frame
+                clip = frames[b, :n]
+                time_mask_(clip, self.augment.mask_window, self.augment.mask_stride, self.generator, clip.mean(0))
         return frames
 
     def _path(self, key: str) -> Path:
@@ -83,14 +84,3 @@ class FrontendCache:
             buffer = io.BytesIO()
             torch.save(frames.detach().cpu().clone(), buffer)
             atomic_write_bytes(self._path(key), buffer.getvalue())
-
-    def _time_mask(self, clip: torch.Tensor) -> None:
-        """Auto-AVSR's adaptive time mask, on front-end frames: masked frames take the clip's mean frame."""
-        length = clip.shape[0]
-        fill = clip.mean(0)
-        for _ in range(int((length + self.augment.mask_stride - 0.1) // self.augment.mask_stride)):
-            width = int(torch.randint(0, self.augment.mask_window, (1,), generator=self.generator))
-            if width == 0 or length - width <= 0:
-                continue
-            start = int(torch.randint(0, length - width, (1,), generator=self.generator))
-            clip[start:start + width] = fill

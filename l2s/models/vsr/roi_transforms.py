@@ -79,11 +79,13 @@ def roi_to_input(roi: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> t
     return x.squeeze(0) if squeeze else x
 
 
-def time_mask_(clip: torch.Tensor, window: int, stride: int, generator: Optional[torch.Generator]) -> None:
-    """Adaptive time masking in place on one clip ``(T, H, W)`` (values in [0, 1])."""
+def time_mask_(clip: torch.Tensor, window: int, stride: int, generator: Optional[torch.Generator],
+               fill: Optional[torch.Tensor] = None) -> None:
+    """Adaptive time masking in place on one clip ``(T, ...)``: one mask of up to ``window - 1`` frames per
+    ``stride`` frames, filled with ``fill`` (default: the clip's mean value, Auto-AVSR's choice for pixels)."""
     length = clip.shape[0]
     n_masks = int((length + stride - 0.1) // stride)
-    fill = clip.mean()
+    fill = clip.mean() if fill is None else fill
     for _ in range(n_masks):
         width = int(torch.randint(0, window, (1,), generator=generator))
         if width == 0 or length - width <= 0:
