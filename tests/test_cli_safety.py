@@ -285,7 +285,10 @@ def test_sigint_during_a_folder_batch_keeps_finished_clips_and_resumes(model, tm
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "l2s", "synthesize", str(folder), "-o", str(out), "--model", model, *FAST]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a user's Ctrl-C: SIGINT at its default disposition in the child, whatever the test process inherited (Python
+    # raises KeyboardInterrupt only when SIGINT is not ignored at start-up)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not _sidecars(out) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
