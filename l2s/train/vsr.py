@@ -15,7 +15,7 @@ fine-tuning of a trained reader (``init_from``):
   (:mod:`l2s.train.distill`; ``distill_teacher`` is a CTC guide model directory);
 * ``pcpg_*``: the CER-reward policy gradient on the attention decoder (:mod:`l2s.train.pcpg`);
 * ``freeze_frontend``: the visual front-end frozen and its output computed once per clip
-  (:mod:`l2s.train.frontend_cache`), which makes a fine-tuning epoch about twenty times cheaper on a CPU.
+  (:mod:`l2s.train.frontend_cache`), which makes a fine-tuning epoch about ten times cheaper on a CPU.
 """
 
 from __future__ import annotations
