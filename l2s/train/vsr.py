@@ -32,6 +32,7 @@ from l2s.arch import load_model
 from l2s.data.manifest import read_manifest
 from l2s.errors import InputError
 from l2s.hub import component_dir
+from l2s.models.guide.ctc import CTCGuide
 from l2s.models.vsr import VSRModel, build_vsr, load_vsr, save_vsr
 from l2s.models.vsr.lexicon import Lexicon, WordLM
 from l2s.models.vsr.loss import IGNORE_ID
@@ -40,7 +41,7 @@ from l2s.models.vsr.roi_transforms import augment_roi, roi_to_input
 from l2s.text.phonemes import DEFAULT_INVENTORY
 from l2s.text.tokenizer import load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import make_loader, model_config, rank_and_world, unwrap
+from l2s.train.common import frozen_model, make_loader, model_config, rank_and_world, unwrap
 from l2s.train.distill import DistillHeads, ctc_guide_teacher, distill_loss
 from l2s.train.frontend_cache import FrontendCache
 from l2s.train.pcpg import pcpg_loss
@@ -256,9 +257,9 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     hparams["objectives"] = obj
     if obj.distill.active:
         teacher = load_model(component_dir(obj.distill_teacher, "guide"), "guide")
-        if not (hasattr(teacher, "encode") and hasattr(teacher, "head")):
+        if not isinstance(teacher, CTCGuide):
             raise InputError(f"distill_teacher {obj.distill_teacher}: not a CTC guide (arch ctc)")
-        hparams["teacher"] = teacher.eval().requires_grad_(False)
+        hparams["teacher"] = frozen_model(teacher, run_opts.get("device", "cpu"))  # beside the batches it reads
         modules["distill"] = recoverables["distill"] = DistillHeads(config.d_model, teacher.config.d_model)
         fields.append("mel")
         pad["mel"] = -1.0
