@@ -45,14 +45,13 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
     import json
     from pathlib import Path
 
-    import numpy as np
     import torch
 
     from l2s.cli._common import progress
     from l2s.cli.lm import _sentences
     from l2s.data.dataset import load_roi
     from l2s.data.manifest import read_manifest
-    from l2s.evaluation.bootstrap import bootstrap_interval
+    from l2s.evaluation.bootstrap import error_rate
     from l2s.io.atomic import atomic_write_text
     from l2s.metrics.wer import error_counts
     from l2s.models.vsr import load_vsr
@@ -94,13 +93,7 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
         hyps = [read(vsr, f, opts, lexicon, word_lm, g2p=g2p) for f in progress(feats, name, unit="clip")]
         seconds = time.perf_counter() - start
         counts = [error_counts(u.text, h, normalize=False) for u, h in zip(utts, hyps)]
-        word_err = np.array([c.substitutions + c.deletions + c.insertions for c in counts], dtype=float)
-        words = np.array([c.ref_words for c in counts], dtype=float)
-        char_err = np.array([c.char_errors for c in counts], dtype=float)
-        chars = np.array([c.ref_chars for c in counts], dtype=float)
-        wer, cer = 100 * word_err.sum() / words.sum(), 100 * char_err.sum() / chars.sum()
-        wer_ci = [100 * x for x in bootstrap_interval(word_err, words) or (float("nan"),) * 2]
-        cer_ci = [100 * x for x in bootstrap_interval(char_err, chars) or (float("nan"),) * 2]
+        (wer, wer_ci), (cer, cer_ci) = (_percent(*error_rate(counts, unit)) for unit in ("wer", "cer"))
         results[name] = {"wer": wer, "wer_ci95": wer_ci, "cer": cer, "cer_ci95": cer_ci,
                          "seconds_per_clip": seconds / len(utts), "options": vars(opts),
                          "hypotheses": {u.id: h for u, h in zip(utts, hyps)}}
@@ -109,6 +102,11 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
     if out:
         atomic_write_text(out, json.dumps({"manifest": str(manifest), "model": str(model), "lm": lm_path,
                                            "clips": len(utts), "beam": beam, "decoders": results}, indent=1))
+
+
+def _percent(rate: float, interval) -> tuple:
+    """A rate and its interval in percent (the interval NaN when there is none: a single clip)."""
+    return 100 * rate, [100 * x for x in interval or (float("nan"),) * 2]
 
 
 __all__ = ["score_reader"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
+
+from l2s.metrics.wer import ErrorCounts
 
 #: Resamples drawn, and the seed: an interval is reproducible from the same scores.
 DRAWS = 1000
@@ -40,3 +42,18 @@ def bootstrap_interval(values: np.ndarray, weights: Optional[np.ndarray] = None,
     alpha = (1.0 - level) / 2
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def error_rate(counts: Sequence[ErrorCounts], unit: str = "wer") -> Tuple[float, Optional[Tuple[float, float]]]:
+    """The corpus WER (``unit`` "wer") or CER ("cer") of per-utterance counts, errors summed over summed reference
+    length (0 for no reference at all), and its :func:`bootstrap_interval` (None for fewer than two utterances).
+
+    Raises:
+        ValueError: another unit.
+    """
+    if unit not in ("wer", "cer"):
+        raise ValueError(f"unit must be 'wer' or 'cer', got {unit!r}")
+    words = unit == "wer"
+    errors = np.asarray([c.word_errors if words else c.char_errors for c in counts], dtype=np.float64)
+    lengths = np.asarray([c.ref_words if words else c.ref_chars for c in counts], dtype=np.float64)
+    return float(errors.sum() / max(lengths.sum(), 1.0)), bootstrap_interval(errors, lengths)

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from l2s.errors import InputError
-from l2s.evaluation.bootstrap import bootstrap_interval
+from l2s.evaluation.bootstrap import bootstrap_interval, error_rate
 from l2s.evaluation.inputs import Utterance
 from l2s.io.audio import read_audio
 from l2s.metrics.align import align
@@ -253,13 +253,7 @@ def aggregate(rows: Iterable[Mapping[str, Score]], columns: Sequence[str],
         value = float(vals.mean()) if vals.size else None
         interval = bootstrap_interval(vals) if vals.size else None
         if col in ("wer", "cer") and counts:
-            total = counts[0]
-            for c in counts[1:]:
-                total = total + c
-            value = total.wer if col == "wer" else total.cer
-            errors = [c.substitutions + c.deletions + c.insertions if col == "wer" else c.char_errors for c in counts]
-            lengths = [c.ref_words if col == "wer" else c.ref_chars for c in counts]
-            interval = bootstrap_interval(np.asarray(errors), np.asarray(lengths))
+            value, interval = error_rate(counts, col)
         out[col] = Aggregate(name=col, value=value, std=float(vals.std()) if vals.size else None,
                              n=int(vals.size), missing=len(scores) - int(vals.size), reasons=dict(reasons),
                              ci95=interval)

@@ -38,8 +38,12 @@ class ErrorCounts:
     ref_chars: int
 
     @property
+    def word_errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
     def wer(self) -> float:
-        return (self.substitutions + self.deletions + self.insertions) / max(self.ref_words, 1)
+        return self.word_errors / max(self.ref_words, 1)
 
     @property
     def cer(self) -> float:

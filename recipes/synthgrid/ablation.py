@@ -37,7 +37,7 @@ from l2s.align.reference import read_reference
 from l2s.align.timeline import Alignment, PhonemeSpan, WordSpan
 from l2s.config import FPS, SAMPLE_RATE
 from l2s.data.manifest import read_manifest
-from l2s.evaluation.bootstrap import bootstrap_interval
+from l2s.evaluation.bootstrap import error_rate
 from l2s.io.audio import write_wav
 from l2s.metrics.wer import error_counts
 from l2s.pipeline import Lip2Speech
@@ -89,7 +89,7 @@ def main() -> None:
     # the guide's CER on each row (a char CTC guide of ours; None for another): beside the scorer's WER, a gap
     # that widens under guidance means the guide is being fooled
     reader = pipe.guide.model if pipe.guide is not None and hasattr(pipe.guide.model, "greedy") else None
-    read_errors, read_words = [], []
+    read_counts = []
     refs = []
     default = pipe.generator_settings(steps=args.steps)
     plain = pipe.guidance(w_video=args.w_video)
@@ -99,9 +99,7 @@ def main() -> None:
         lips = pipe.read_lips(roi)
         prior = pipe.prior(lips.features, seed=args.seed)
         shared = time.perf_counter() - t0
-        counts = error_counts(u.text, lips.text)
-        read_errors.append(counts.substitutions + counts.deletions + counts.insertions)
-        read_words.append(counts.ref_words)
+        read_counts.append(error_counts(u.text, lips.text))
         refs.append({"id": u.id, "wav": str(u.wav), "text": u.text})
         audio_s = roi.shape[0] / 25.0
 
@@ -153,8 +151,7 @@ def main() -> None:
     out = {"manifest": str(args.manifest), "clips": len(utts), "model": str(args.model),
            "previous": args.previous, "w_asr": args.w_asr, "seed": args.seed, "settings": str(default),
            "guidance": str(plain),
-           "lip_reader": {"wer": sum(read_errors) / max(sum(read_words), 1),
-                          "wer_ci95": bootstrap_interval(np.asarray(read_errors), np.asarray(read_words)),
+           "lip_reader": {**dict(zip(("wer", "wer_ci95"), error_rate(read_counts, "wer"))),
                           "decoding": "greedy" if not pipe.spec.vsr_beam_size else f"beam {pipe.spec.vsr_beam_size}"},
            "rows": {r: {"rtf_without_face": s["seconds"] / max(s["audio_s"], 1e-9),
                         "generator_evals_per_audio_s": s["generator_evals"] / max(s["audio_s"], 1e-9),
