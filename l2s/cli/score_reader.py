@@ -56,7 +56,7 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
     from l2s.metrics.wer import error_counts
     from l2s.models.vsr import load_vsr
     from l2s.models.vsr.lexicon import Lexicon, WordLM
-    from l2s.models.vsr.reading import ReadOptions, read
+    from l2s.models.vsr.reading import ReadOptions, lexicon_of, read
     from l2s.text.phonemes import G2P
 
     if out and Path(out).exists() and not overwrite:
@@ -74,16 +74,13 @@ def score_reader(manifest: str, model: str, decoders: Tuple[str, ...], beam: int
     utts = [u for u in read_manifest(existing_file(manifest, "manifest")) if u.text][::every]
     if not utts:
         raise InputError(f"{manifest}: no utterance with a transcript")
-    lexicon = word_lm = None
-    needs_lexicon = any(d in ("lexicon", "rescore") for d in options)
-    if needs_lexicon and vsr.phoneme_ctc is None:
-        raise InputError(f"{model}: the lexicon and rescore decoders need a lip reader with a phoneme CTC head")
-    g2p = G2P() if needs_lexicon else None
-    if lexicon_texts:
-        texts = list(_sentences(lexicon_texts))
-        lexicon, word_lm = Lexicon.from_texts(texts, g2p, vsr.inventory), WordLM.from_texts(texts)
-    elif needs_lexicon and vsr.lexicon is None:
-        raise InputError(f"{model}: no lexicon.txt in the model: give --lexicon-texts (the training transcripts)")
+    lexicon = word_lm = g2p = None
+    if any(d in ("lexicon", "rescore") for d in options):
+        g2p = G2P()
+        if lexicon_texts and vsr.phoneme_ctc is not None:
+            texts = list(_sentences(lexicon_texts))
+            lexicon, word_lm = Lexicon.from_texts(texts, g2p, vsr.inventory), WordLM.from_texts(texts)
+        lexicon, word_lm = lexicon_of(vsr, lexicon, word_lm)  # refused here, before every clip is encoded
     with torch.no_grad():
         feats = [vsr.encode(torch.from_numpy(load_roi(u.roi)).unsqueeze(0))[0]
                  for u in progress(utts, "encoding", unit="clip")]

@@ -26,7 +26,7 @@ from torch import nn
 from l2s.arch import Architecture, load_model, save_model
 from l2s.errors import InputError, ModelError
 from l2s.models.vsr.conformer import ConformerEncoder
-from l2s.models.vsr.decoding import BeamSearchOptions, LanguageModel, beam_search, greedy_ctc
+from l2s.models.vsr.decoding import BeamSearchOptions, Hypothesis, LanguageModel, beam_search, greedy_ctc
 from l2s.models.vsr.frontend import Conv3dResNet
 from l2s.models.vsr.lexicon import LEXICON_FILE, WORD_LM_FILE, Lexicon, WordLM
 from l2s.models.vsr.loss import VSRLoss, add_sos_eos, ctc_loss, hybrid_loss
@@ -273,20 +273,28 @@ class VSRModel(nn.Module):
     def decode_features(self, features: torch.Tensor, beam: Optional[BeamSearchOptions] = BeamSearchOptions(),
                         lm: Optional[LanguageModel] = None) -> TranscriptionResult:
         """Decode one utterance's encoder output ``(T, D)`` (see :meth:`transcribe`)."""
-        log_probs = self.ctc(features.unsqueeze(0))[0]
         if beam is None:
+            log_probs = self.ctc(features.unsqueeze(0))[0]
             ids = greedy_ctc(log_probs, self.blank)
             confidences = self._ctc_confidences(log_probs)
             score = sum(math.log(c) for c in confidences)
         else:
-            best = beam_search(self.decoder, features, log_probs if beam.ctc_weight > 0 else None,
-                               self.sos, self.eos, self.blank, beam, lm if lm is not None else self.lm)[0]
+            best = self.beam_hypotheses(features, beam, lm)[0]
             ids, score = best.token_ids, best.score
             confidences = self._decoder_confidences(features, ids)
         tokens = tuple(self.tokenizer.token_list[i] for i in ids) if self.tokenizer else ("",) * len(ids)
         text = self.tokenizer.decode(ids) if self.tokenizer else " ".join(map(str, ids))
         return TranscriptionResult(text=text, token_ids=tuple(ids), tokens=tokens,
                                    confidences=tuple(confidences), score=score)
+
+    @torch.no_grad()
+    def beam_hypotheses(self, features: torch.Tensor, beam: BeamSearchOptions,
+                        lm: Optional[LanguageModel] = None) -> List[Hypothesis]:
+        """The joint CTC/attention search's ended hypotheses for one utterance's encoder output ``(T, D)``, best
+        first (its n-best; ``lm``: as :meth:`transcribe`)."""
+        log_probs = self.ctc(features.unsqueeze(0))[0] if beam.ctc_weight > 0 else None
+        return beam_search(self.decoder, features, log_probs, self.sos, self.eos, self.blank, beam,
+                           lm if lm is not None else self.lm)
 
     def _ctc_confidences(self, log_probs: torch.Tensor) -> List[float]:
         """Per emitted token: the highest posterior over the frames of its run in the best path."""

@@ -18,12 +18,11 @@ in as a :data:`WordReconstructor` (phoneme log-probabilities in, text out) passe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 
 from l2s.errors import InputError
-from l2s.models.vsr.decoding import beam_search
 from l2s.models.vsr.lexicon import (Lexicon, LexiconSearchOptions, RescoreOptions, WordLM, lexicon_beam_search,
                                     rescore_nbest)
 from l2s.text.phonemes import G2P
@@ -63,14 +62,21 @@ class ReadOptions:
             raise InputError("decoder weights must be >= 0")
 
 
-def _lexicon(model, lexicon: Optional[Lexicon], word_lm: Optional[WordLM]):
+def lexicon_of(model, lexicon: Optional[Lexicon] = None,
+               word_lm: Optional[WordLM] = None) -> Tuple[Lexicon, Optional[WordLM]]:
+    """The lexicon and word LM the ``lexicon`` and ``rescore`` decoders read ``model``'s phoneme head with: the
+    given ones, else the model's own.
+
+    Raises:
+        InputError: the model has no phoneme head, or there is no lexicon.
+    """
     if model.phoneme_ctc is None:
         raise InputError("the lexicon and rescore decoders need a lip reader with a phoneme CTC head "
                          "(train one with phoneme_ctc_weight > 0)")
     lexicon = lexicon if lexicon is not None else model.lexicon
     if lexicon is None:
         raise InputError("the lexicon and rescore decoders need a lexicon: the model has none (lexicon.txt); "
-                         "give the training transcripts to build one")
+                         "build one from the training transcripts (l2s score-reader --lexicon-texts)")
     return lexicon, word_lm if word_lm is not None else model.word_lm
 
 
@@ -94,15 +100,12 @@ def read(model, features: torch.Tensor, options: ReadOptions = ReadOptions(), le
     log_probs = model.phoneme_log_probs(features.unsqueeze(0))[0]
     if options.decoder == "lexicon" and reconstructor is not None:
         return reconstructor(log_probs)
-    lexicon, word_lm = _lexicon(model, lexicon, word_lm)
+    lexicon, word_lm = lexicon_of(model, lexicon, word_lm)
     if options.decoder == "lexicon":
         found = lexicon_beam_search(log_probs, lexicon, word_lm, LexiconSearchOptions(
             beam_size=options.beam_size, lm_weight=options.word_lm_weight, word_bonus=options.word_bonus))
         return found[0].text if found else model.decode_features(features, joint).text
-    ctc = model.ctc(features.unsqueeze(0))[0]
-    nbest = beam_search(model.decoder, features, ctc if joint.ctc_weight > 0 else None, model.sos, model.eos,
-                        model.blank, joint, model.lm)
-    texts = [(model.tokenizer.decode(h.token_ids), h.score) for h in nbest]
+    texts = [(model.tokenizer.decode(h.token_ids), h.score) for h in model.beam_hypotheses(features, joint)]
     ranked = rescore_nbest(texts, log_probs, lexicon, word_lm,
                            RescoreOptions(phoneme_weight=options.phoneme_weight, lm_weight=options.word_lm_weight),
                            g2p if g2p is not None else G2P())
