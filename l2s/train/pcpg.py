@@ -152,8 +152,9 @@ def pcpg_loss(decoder, features: torch.Tensor, lengths: torch.Tensor, references
     samples = sample_outputs(decoder, memory.detach(), mask, sos, eos,
                              [len(r) + options.extra_tokens for r in refs], options.temperature, generator)
     decoder.train(was_training)
-    returns = [pseudo_convolve(step_rewards(s, r), options.kernel) for s, r in zip(samples, refs)]
-    cer = float(np.mean([1.0 - step_rewards(s, r).sum() for s, r in zip(samples, refs)]))
+    rewards = [step_rewards(s, r) for s, r in zip(samples, refs)]
+    returns = [pseudo_convolve(r, options.kernel) for r in rewards]
+    cer = float(np.mean([1.0 - r.sum() for r in rewards]))
     baseline = float(np.concatenate(returns).mean())
     width = max(len(s) for s in samples) + 1
     ys_in = torch.full((len(samples), width), eos, dtype=torch.long, device=features.device)

@@ -274,8 +274,7 @@ class WordLM:
             return np.maximum(np.log(self.lm.distribution(history)), _LM_FLOOR)
 
     def _logprob_id(self, history: Sequence[int], word_id: int) -> float:
-        p = float(self.lm.distribution(history)[word_id])
-        return max(math.log(p), _LM_FLOOR) if p > 0 else _LM_FLOOR
+        return float(self.log_distribution(history)[word_id])
 
     def logprob(self, history: Sequence[str], word: str) -> float:
         """``log P(word | history)`` (natural log; only the last ``order - 1`` words of the history matter)."""
