@@ -136,6 +136,13 @@ def run(argv: List[str]) -> Any:
         run_opts = dataclasses.replace(run_opts, distributed_backend="gloo",
                                        overridden_args=run_opts.overridden_args | {"distributed_backend"})
     sb.utils.distributed.ddp_init_group(run_opts)
+    try:
+        return _train(sb, hparams_file, run_opts, overrides)
+    finally:
+        _leave_process_group()
+
+
+def _train(sb: Any, hparams_file: str, run_opts: Any, overrides: str) -> Any:
     hparams = load_hparams(hparams_file, overrides)
     stage = hparams.get("stage")
     if stage not in STAGES:
@@ -180,6 +187,15 @@ def check_model_paths(hparams: Dict[str, Any]) -> None:
     for key, value in hparams.items():
         if key.endswith("_model") and isinstance(value, (str, Path)) and str(value):
             resolve(value)
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group that a torchrun launch joined, so that its communication threads end before
+    the interpreter does (left to exit, a rank can abort with "terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _cuda() -> bool:
