@@ -132,3 +132,4 @@ MEL_FRAME_RATE = CONTRACT.mel_frame_rate  # 100
 F0_FRAME_RATE = CONTRACT.f0_frame_rate  # 100
 ROI_SIZE = CONTRACT.video.roi_size
 CROP_SIZE = CONTRACT.video.crop_size
+SILENT_MEL = CONTRACT.mel.log_min / CONTRACT.mel.norm_scale + 1.0  # a silent frame in the model space (-1)

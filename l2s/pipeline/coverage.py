@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from l2s.config import CONTRACT, FPS, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME
+from l2s.config import FPS, MEL_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME, SILENT_MEL
 
 #: Shortest stretch without the face that is reported and silenced (shorter ones are interpolated).
 MIN_GAP_S = 0.4
@@ -26,7 +26,6 @@ MIN_FACE_SHARE = 0.5
 #: Fade into and out of a silenced gap (inside the gap), so its edges do not click.
 FADE_S = 0.02
 #: The model-space mel of silence: ``ln(log_floor) / norm_scale + 1`` (-1).
-SILENT_MEL = CONTRACT.mel.log_min / CONTRACT.mel.norm_scale + 1.0
 
 __all__ = ["FaceCoverage", "face_coverage", "silence_gaps", "MIN_GAP_S", "MIN_FACE_SHARE"]
 

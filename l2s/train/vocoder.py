@@ -11,6 +11,13 @@ its own optimiser. Evaluation renders whole utterances from their contract mels
 and, on the first ``metric_utterances`` of the split, STOI and wideband PESQ when
 :mod:`l2s.metrics` can be imported. The best generator is exported as an l2s vocoder
 directory (``<output_folder>/model``) that ``get_vocoder`` and ``l2s vocode`` load.
+
+Fine-tuning on generated mels (``input_mel: manifest``, usually with ``init_from`` a trained vocoder): the
+generator's input is each utterance's ``mel`` file from the manifest (a mel generator's output for that clip,
+frame-aligned with its recording: :mod:`l2s.train.generated_mels`) instead of the recording's own mel, while
+the target stays the recording. The vocoder learns to render what the mel generator gives it
+(ground-truth-aligned fine-tuning, as HiFi-GAN's vocoder is tuned to Tacotron 2's mels); evaluation renders the
+same generated mels, so the valid mel L1 measures the whole chain.
 """
 
 from __future__ import annotations
@@ -27,14 +34,14 @@ import speechbrain as sb
 import torch
 from torch import nn
 
-from l2s.config import HOP_LENGTH
-from l2s.errors import InputError
+from l2s.config import HOP_LENGTH, SILENT_MEL
+from l2s.errors import InputError, ModelError
 from l2s.features.mel import MelSpectrogram, peak_normalize
 from l2s.train.brain import L2SBrain
 from l2s.train.budget import within_budget
 from l2s.train.common import make_loader, model_config, rank_and_world, unwrap, write_metrics
 from l2s.train.vocoder_gan import GANObjective, discriminator_objective, generator_objective
-from l2s.vocoder.base import MEL_LOG, convert_mel_space
+from l2s.vocoder.base import MEL_LOG, MEL_NORM, convert_mel_space
 from l2s.vocoder.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
 from l2s.vocoder.losses import MelL1Loss
 from l2s.vocoder.registry import save_vocoder
@@ -44,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 FIELDS = ("id", "wav")
 DISCRIMINATORS = ("mpd", "mrd")
+INPUT_MELS = ("audio", "manifest")  # the recording's own mel (copy-synthesis), or the manifest's mel files
+
 LR_KINDS = ("constant", "exponential", "cosine")
 
 
@@ -102,6 +111,35 @@ def random_segments(wav: torch.Tensor, lengths: torch.Tensor, num_samples: int,
         piece = wav[i, start:min(start + num_samples, n)]
         out[i, :piece.shape[0]] = piece
     return out
+
+
+def aligned_segments(wav: torch.Tensor, wav_lengths: torch.Tensor, mel: torch.Tensor, mel_lengths: torch.Tensor,
+                     num_frames: int, generator: Optional[torch.Generator] = None):
+    """One random window of ``num_frames`` mel frames per utterance, and the audio those frames cover.
+
+    Frame ``t`` of a contract mel is centred on sample ``t * hop``, so frames ``f .. f + n - 1`` render samples
+    ``f * hop .. (f + n) * hop``. Windows past an utterance's end are padded: silence in the mel, zeros in the
+    audio.
+
+    Args:
+        wav: ``(B, N)`` zero-padded waveforms; ``wav_lengths`` ``(B,)`` their valid samples.
+        mel: ``(B, T, 80)`` model-space mels frame-aligned with ``wav``; ``mel_lengths`` ``(B,)`` valid frames.
+        num_frames: window length in mel frames.
+
+    Returns:
+        ``(B, num_frames * hop)`` audio and ``(B, 80, num_frames)`` mel.
+    """
+    batch, n_mels = mel.shape[0], mel.shape[-1]
+    audio = wav.new_zeros(batch, num_frames * HOP_LENGTH)
+    frames = mel.new_full((batch, n_mels, num_frames), SILENT_MEL)
+    for i in range(batch):
+        usable = min(int(mel_lengths[i]), -(-int(wav_lengths[i]) // HOP_LENGTH))
+        start = int(torch.randint(0, max(usable - num_frames, 0) + 1, (1,), generator=generator))
+        piece = mel[i, start:min(start + num_frames, usable)]
+        frames[i, :, :piece.shape[0]] = piece.T
+        samples = wav[i, start * HOP_LENGTH:min((start + num_frames) * HOP_LENGTH, int(wav_lengths[i]))]
+        audio[i, :samples.shape[0]] = samples
+    return audio, frames
 
 
 @contextmanager
@@ -164,13 +202,33 @@ class VocoderBrain(L2SBrain):
                 group["lr"] = base * factor
         return factor
 
+    @property
+    def generated_input(self) -> bool:
+        """Whether the generator's input is the manifest's (generated) mel rather than the recording's."""
+        return self.hparams.input_mel == "manifest"
+
     def _render(self, wav: torch.Tensor) -> torch.Tensor:
         """Peak-level waveforms ``(B, N)`` to the generator's rendering ``(B, N)`` of their contract mel."""
-        generator = unwrap(self.modules.generator)
         frames = wav.shape[-1] // HOP_LENGTH
         # Centred STFT frames: frame t is centred on sample t * hop, so frames 0..N/hop-1 render N samples.
-        mel = convert_mel_space(self.mel(wav)[..., :frames], MEL_LOG, generator.mel_space)
-        return self.modules.generator(mel)[..., :wav.shape[-1]]
+        return self._render_mel(self.mel(wav)[..., :frames], MEL_LOG, wav.shape[-1])
+
+    def _render_mel(self, mel: torch.Tensor, space: str, num_samples: int) -> torch.Tensor:
+        """``(B, 80, T)`` mels in ``space`` to ``(B, num_samples)`` audio (cut, or padded with zeros)."""
+        generator = unwrap(self.modules.generator)
+        out = self.modules.generator(convert_mel_space(mel, space, generator.mel_space))[..., :num_samples]
+        return torch.nn.functional.pad(out, (0, num_samples - out.shape[-1]))
+
+    def _training_pair(self, batch) -> tuple:
+        """A random window of each utterance: ``(peak-level real audio, the generator's rendering)``."""
+        wav = peak_normalize(batch["wav"].to(self.device))
+        frames = int(self.hparams.segment_frames)
+        if self.generated_input:
+            real, mel = aligned_segments(wav, batch["wav_lengths"], batch["mel"].to(self.device), batch["mel_lengths"],
+                                         frames)
+            return real, self._render_mel(mel, MEL_NORM, real.shape[-1])
+        real = random_segments(wav, batch["wav_lengths"], frames * HOP_LENGTH)
+        return real, self._render(real)
 
     def _judge_for_discriminators(self, real: torch.Tensor, fake: torch.Tensor):
         """Real and detached generated audio judged in ONE forward per discriminator (DDP allows one)."""
@@ -199,9 +257,7 @@ class VocoderBrain(L2SBrain):
     def fit_batch(self, batch):
         hp = self.hparams
         self._set_lr()
-        wav = peak_normalize(batch["wav"].to(self.device))
-        real = random_segments(wav, batch["wav_lengths"], int(hp.segment_frames) * HOP_LENGTH)
-        fake = self._render(real)
+        real, fake = self._training_pair(batch)
         adversarial = self.optimizer_step >= int(hp.pretrain_mel_steps)
         discriminators = [self.modules[name] for name in DISCRIMINATORS]
         loss_d = None
@@ -234,11 +290,12 @@ class VocoderBrain(L2SBrain):
 
     # ---- evaluation ---------------------------------------------------------------------
     def compute_forward(self, batch, stage):
-        """Copy-synthesis of whole (padded) utterances: ``(peak-level reference, rendering)``."""
+        """Whole (padded) utterances rendered from their mel, the recording's (copy-synthesis) or the manifest's:
+        ``(peak-level reference, rendering)``."""
         wav = peak_normalize(batch["wav"].to(self.device))
-        generator = unwrap(self.modules.generator)
-        mel = convert_mel_space(self.mel(wav), MEL_LOG, generator.mel_space)
-        return wav, self.modules.generator(mel)[..., :wav.shape[-1]]
+        if self.generated_input:
+            return wav, self._render_mel(batch["mel"].to(self.device).transpose(1, 2), MEL_NORM, wav.shape[-1])
+        return wav, self._render_mel(self.mel(wav), MEL_LOG, wav.shape[-1])
 
     def compute_objectives(self, predictions, batch, stage):
         real, fake = predictions
@@ -321,7 +378,40 @@ def _load_metrics():
 
 def check_hparams(hparams: Mapping[str, Any]) -> None:
     """The stage's own options, checked before the runner writes anything."""
-    model_config(hparams, "vocoder")
+    entry, config = model_config(hparams, "vocoder")
+    if hparams.get("input_mel", "audio") not in INPUT_MELS:
+        raise InputError(f"input_mel must be one of {INPUT_MELS}, got {hparams.get('input_mel')!r}")
+    if hparams.get("init_from"):  # a source that does not fit is refused before the output folder is made
+        start_weights(entry.build(config), str(hparams["init_from"]))
+
+
+def fields(hparams: Mapping[str, Any]) -> tuple:
+    """What a batch holds: the audio, and the manifest's mel when the generator renders that."""
+    return FIELDS + (("mel",) if hparams.get("input_mel", "audio") == "manifest" else ())
+
+
+def start_weights(generator: nn.Module, source: str) -> None:
+    """Copy a trained vocoder's weights (``init_from``: its directory, or a pipeline's) into ``generator``.
+
+    Raises:
+        InputError: the source is another architecture or size.
+    """
+    from l2s.hub import component_dir
+    from l2s.vocoder.registry import get_vocoder
+
+    try:
+        trained = get_vocoder(component_dir(source, "vocoder"))
+    except ModelError as exc:
+        raise InputError(f"init_from {source}: {exc}") from None
+    if type(trained) is not type(generator):
+        raise InputError(f"init_from {source}: a {type(trained).__name__}, the recipe builds a "
+                         f"{type(generator).__name__}")
+    try:
+        generator.load_state_dict(trained.state_dict())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise InputError(f"init_from {source}: weights do not fit the recipe's vocoder ({first[-1].strip()})") from None
+    logger.info("vocoder weights from %s", source)
 
 
 def build_modules(hparams: Mapping[str, Any]) -> Dict[str, nn.Module]:
@@ -339,12 +429,16 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     if not isinstance(hparams.get("objective"), GANObjective):
         raise InputError("recipe: 'objective' must be a !new:l2s.train.vocoder_gan.GANObjective")
     modules = build_modules(hparams)
+    if hparams.get("init_from"):
+        start_weights(modules["generator"], str(hparams["init_from"]))
     checkpointer = sb.utils.checkpoints.Checkpointer(
         checkpoints_dir=hparams["save_folder"], recoverables={**modules, "counter": hparams["epoch_counter"]})
     brain = VocoderBrain(modules=modules, opt_class=None, hparams=hparams, run_opts=run_opts,
                          checkpointer=checkpointer)
-    train_loader = make_loader(hparams["train_manifest"], FIELDS, hparams, True)
-    valid_loader = make_loader(hparams["valid_manifest"], FIELDS, hparams, False)
+    batch_fields = fields(hparams)
+    pad = {"mel": SILENT_MEL}
+    train_loader = make_loader(hparams["train_manifest"], batch_fields, hparams, True, pad_values=pad)
+    valid_loader = make_loader(hparams["valid_manifest"], batch_fields, hparams, False, pad_values=pad)
     brain.train_sampler = train_loader.batch_sampler
     brain.total_steps = int(hparams["epoch_counter"].limit) * len(train_loader)
     started = time.time()
@@ -354,7 +448,7 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     if getattr(brain, "valid_stats", None):
         results["valid"] = brain.valid_stats
     for split, manifest in (hparams.get("test_manifests") or {}).items():
-        brain.evaluate(make_loader(manifest, FIELDS, hparams, False), min_key="mel_l1")
+        brain.evaluate(make_loader(manifest, batch_fields, hparams, False, pad_values=pad), min_key="mel_l1")
         results[split] = brain.test_stats
         if brain.board is not None:
             brain.board.log_test(split, results[split], int(hparams["epoch_counter"].current))
