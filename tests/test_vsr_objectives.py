@@ -203,3 +203,24 @@ def test_read_decoders_and_the_score_reader_command(tmp_path):
     plain = CliRunner().invoke(main, ["score-reader", str(corpus.data / "test-unseen.jsonl"), "-m", str(corpus.vsr),
                                       "--decoder", "rescore"])
     assert plain.exit_code == 2 and "phoneme CTC head" in plain.output
+
+
+def test_finetune_exports_the_weight_average_with_ema_decay(tmp_path):
+    corpus = tiny_corpus()
+    out = tmp_path / "ema"
+    args = ["train", str(RECIPE), f"--data_folder={corpus.data}", f"--output_folder={out}", "--number_of_epochs=1",
+            "--max_frames_per_batch=100", "--test_beam_size=0", "--valid_beam_size=0", "--warmup_steps=2",
+            f"--init_from={corpus.vsr}", "--freeze_frontend=true", "--ema_decay=0.9"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (ckpt,) = (out / "save").glob("CKPT*")
+    raw = torch.load(ckpt / "vsr.ckpt", map_location="cpu")
+    average = {k[len("model."):]: v for k, v in torch.load(ckpt / "ema.ckpt", map_location="cpu").items()
+               if k.startswith("model.")}
+    exported = load_vsr(out / "model").state_dict()
+    moved = [k for k in raw if k.startswith("encoder.") and not torch.equal(raw[k], average[k])]
+    assert moved  # several steps: the average lags the last weights
+    assert all(torch.equal(exported[k], average[k]) for k in moved)  # and the export is the average
+    bad = CliRunner().invoke(main, ["train", str(RECIPE), f"--data_folder={corpus.data}",
+                                    f"--output_folder={tmp_path / 'bad'}", "--ema_decay=1.5"])
+    assert bad.exit_code == 2 and "ema_decay" in bad.output and not (tmp_path / "bad").exists()

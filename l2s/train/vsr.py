@@ -15,7 +15,9 @@ fine-tuning of a trained reader (``init_from``):
   (:mod:`l2s.train.distill`; ``distill_teacher`` is a CTC guide model directory);
 * ``pcpg_*``: the CER-reward policy gradient on the attention decoder (:mod:`l2s.train.pcpg`);
 * ``freeze_frontend``: the visual front-end frozen and its output computed once per clip
-  (:mod:`l2s.train.frontend_cache`), which makes a fine-tuning epoch about ten times cheaper on a CPU.
+  (:mod:`l2s.train.frontend_cache`), which makes a fine-tuning epoch about ten times cheaper on a CPU;
+* ``ema_decay``: validate, test and export an exponential moving average of the weights (Auto-AVSR averages
+  its last checkpoints to the same end).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from l2s.models.vsr.roi_transforms import augment_roi, roi_to_input
 from l2s.text.phonemes import DEFAULT_INVENTORY
 from l2s.text.tokenizer import load_tokenizer
 from l2s.train.brain import L2SBrain, fit_evaluate_export
-from l2s.train.common import frozen_model, make_loader, model_config, rank_and_world, unwrap
+from l2s.train.common import check_ema_decay, frozen_model, make_loader, model_config, rank_and_world, unwrap
 from l2s.train.distill import DistillHeads, ctc_guide_teacher, distill_loss
+from l2s.train.ema import WeightEMA
 from l2s.train.frontend_cache import FrontendCache
 from l2s.train.pcpg import pcpg_loss
 from l2s.train.vsr_objectives import Objectives, PhonemeTargets, objectives
@@ -60,6 +63,7 @@ class VSRBrain(L2SBrain):
     eval_accumulators = ("wer_metric", "cer_metric")
 
     checkpoint_key = "WER"
+    ema: Optional[WeightEMA] = None
 
     def on_fit_start(self):
         super().on_fit_start()
@@ -90,15 +94,16 @@ class VSRBrain(L2SBrain):
         phonemes = None
         if train and getattr(self, "phoneme_targets", None) is not None:
             phonemes = self.phoneme_targets(batch["text"]).to(self.device)
-        out = self.modules.vsr(video, lengths, batch["tokens"].to(self.device), phonemes, frames)
+        # evaluation reads the weight average when there is one
+        module = self.modules.vsr if train or self.ema is None else self.ema.averaged(unwrap(self.modules.vsr))
+        out = module(video, lengths, batch["tokens"].to(self.device), phonemes, frames)
         if not train:
             size = self.hparams.valid_beam_size if stage == sb.Stage.VALID else self.hparams.test_beam_size
-            self._score(video, frames, lengths, batch, size)
+            self._score(unwrap(module), video, frames, lengths, batch, size)
         return out
 
-    def _score(self, video, frames, lengths, batch, beam_size: int):
+    def _score(self, model: VSRModel, video, frames, lengths, batch, beam_size: int):
         """Decode each clip alone (as inference does) and accumulate WER/CER; beam 0 = greedy CTC."""
-        model: VSRModel = unwrap(self.modules.vsr)
         beam = model.beam_options(beam_size)
         with torch.no_grad():
             for i in range(lengths.shape[0]):
@@ -156,6 +161,8 @@ class VSRBrain(L2SBrain):
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         if should_step:
             self.hparams.lr_annealing(self.optimizer)
+            if self.ema is not None:
+                self.ema.update(unwrap(self.modules.vsr))
 
     def on_stage_start(self, stage, epoch=None):
         if stage != sb.Stage.TRAIN:
@@ -203,6 +210,7 @@ def check_hparams(hparams: Mapping[str, Any]) -> None:
     obj = objectives(hparams)
     model_config(hparams, "vsr", ARCHS, derived={"phoneme_vocab": len(DEFAULT_INVENTORY) if obj.phoneme_weight else 0})
     lm_options(hparams)
+    check_ema_decay(hparams)
 
 
 def _start_weights(model: VSRModel, source: str) -> None:
@@ -266,9 +274,16 @@ def train(hparams: Dict[str, Any], run_opts: Dict[str, Any]) -> Dict[str, Any]:
     hparams["modules"] = modules
     checkpointer = sb.utils.checkpoints.Checkpointer(checkpoints_dir=hparams["save_folder"],
                                                      recoverables=recoverables)
+    decay = hparams.get("ema_decay")
+    # copied after the language model and lexicon are attached, so the average carries them into the export
+    ema = WeightEMA(model, float(decay)).to(run_opts.get("device", "cpu")) if decay is not None else None
+    if ema is not None:  # a checkpoint without it (an older run resumed) starts the average from its weights
+        checkpointer.add_recoverable("ema", ema, optional_load=True)
     brain = VSRBrain(modules=modules, opt_class=hparams["opt_class"], hparams=hparams,
                      run_opts=run_opts, checkpointer=checkpointer)
+    brain.ema = ema
     train_loader = make_loader(hparams["train_manifest"], fields, hparams, True, tokenizer.encode, pad)
     valid_loader = make_loader(hparams["valid_manifest"], fields, hparams, False, tokenizer.encode, pad)
     return fit_evaluate_export(brain, hparams, "vsr", train_loader, valid_loader,
-                               lambda m: make_loader(m, fields, hparams, False, tokenizer.encode, pad), save_vsr)
+                               lambda m: make_loader(m, fields, hparams, False, tokenizer.encode, pad), save_vsr,
+                               exported=(lambda: ema.averaged(model)) if ema is not None else None)
