@@ -1,7 +1,8 @@
 """The ablation rows of recipes/synthgrid/README.md ("Intelligible voice"), voiced clip by clip.
 
     python recipes/synthgrid/ablation.py PREPARED_SPLIT.jsonl OUT --model PIPELINE [--previous PIPELINE]
-        [--rows prior,mean,refined,guided,truth,oracle,previous] [--every N] [--w-asr W] [--steps N] [--w-video W]
+        [--rows prior,mean,refined,guided,truth,oracle,previous,given] [--texts JSON] [--every N] [--w-asr W]
+        [--steps N] [--w-video W]
 
 Each clip's mouth crops (the prepared corpus's ``roi``) are read by the pipeline's lip reader once; its
 stages then give every row from the same features, prior and seed:
@@ -13,7 +14,10 @@ stages then give every row from the same features, prior and seed:
 * ``truth``: the default with the true transcript placed on the frames instead of the lip-read text;
 * ``oracle``: the default with the true transcript on the corpus's own word and phoneme timings (``align.json``)
   instead of the aligner's (a diagnosis: what the aligner's timing costs);
-* ``previous``: another pipeline (the previous bundle) on the same crops, its own settings.
+* ``previous``: another pipeline (the previous bundle) on the same crops, its own settings;
+* ``given``: the default with another reading of each clip (``--texts``: a JSON of ``{id: text}``, or the output
+  of ``l2s score-reader -o``, its first decoder's hypotheses) placed on the frames: what a better lip reader's
+  text would give this voice.
 
 Writes ``OUT/<row>/<id>.wav``, ``OUT/ref.jsonl`` (the references for ``l2s evaluate``), and ``OUT/rows.json``:
 per row the seconds of audio, the stage seconds (RTF without the face stage) and the generator's network
@@ -43,7 +47,7 @@ from l2s.metrics.wer import error_counts
 from l2s.pipeline import Lip2Speech
 from l2s.text.tokenizer import CharTokenizer
 
-ROWS = ("prior", "mean", "refined", "guided", "truth", "oracle", "previous")
+ROWS = ("prior", "mean", "refined", "guided", "truth", "oracle", "previous", "given")
 
 
 def true_alignment(utt, num_frames: int) -> Alignment:
@@ -53,6 +57,14 @@ def true_alignment(utt, num_frames: int) -> Alignment:
     phonemes = tuple(PhonemeSpan(p, s, e, 1.0, k) for k, units in enumerate(ref.phonemes) for p, s, e in units)
     return Alignment(text=ref.text, words=words, phonemes=phonemes, duration=num_frames / FPS, frame_rate=float(FPS),
                      language="en-us")
+
+
+def given_texts(path: Path) -> Dict[str, str]:
+    """``{id: text}`` from a JSON map or from ``l2s score-reader -o`` (its first decoder's hypotheses)."""
+    data = json.loads(path.read_text())
+    if "decoders" in data:
+        data = next(iter(data["decoders"].values()))["hypotheses"]
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def main() -> None:
@@ -69,6 +81,8 @@ def main() -> None:
                     "(default: the pipeline's)")
     ap.add_argument("--w-video", type=float, default=None, help="classifier-free guidance weight (default: the "
                     "pipeline's)")
+    ap.add_argument("--texts", type=Path, default=None, help="the 'given' row's readings: a JSON {id: text} or "
+                    "an l2s score-reader output")
     ap.add_argument("--overwrite", action="store_true", help="replace the rows' earlier outputs in OUT")
     args = ap.parse_args()
     rows = [r for r in args.rows.split(",") if r]
@@ -78,8 +92,14 @@ def main() -> None:
     taken = [r for r in rows if (args.out / r).is_dir() and any((args.out / r).iterdir())]
     if taken and not args.overwrite:
         ap.error(f"{args.out} already holds the rows {taken}; give --overwrite to replace them")
+    if ("given" in rows) != (args.texts is not None):
+        ap.error("the 'given' row and --texts go together")
     torch.set_num_threads(1)
     utts = read_manifest(args.manifest)[:: args.every]
+    texts = given_texts(args.texts) if args.texts is not None else {}
+    unread = [u.id for u in utts if "given" in rows and u.id not in texts]
+    if unread:
+        ap.error(f"{args.texts} has no reading of {len(unread)} clips (first: {unread[0]})")
     pipe = Lip2Speech.from_pretrained(args.model, device="cpu")
     previous = Lip2Speech.from_pretrained(args.previous, device="cpu") if "previous" in rows else None
     for r in rows:
@@ -142,6 +162,8 @@ def main() -> None:
             voice("guided", lips.text, settings=default, guidance=pipe.guidance(w_video=args.w_video, w_asr=args.w_asr))
         if "truth" in rows:
             voice("truth", u.text, settings=default)
+        if "given" in rows:
+            voice("given", texts[u.id], settings=default)
         if "oracle" in rows:
             voice("oracle", u.text, alignment=true_alignment(u, roi.shape[0]), settings=default)
         if previous is not None:
@@ -149,6 +171,7 @@ def main() -> None:
             result = previous(roi, seed=args.seed)
             keep("previous", result.wav, time.perf_counter() - t1, result.network_evals)
     out = {"manifest": str(args.manifest), "clips": len(utts), "model": str(args.model),
+           "texts": str(args.texts) if args.texts is not None else None,
            "previous": args.previous, "w_asr": args.w_asr, "seed": args.seed, "settings": str(default),
            "guidance": str(plain),
            "lip_reader": {**dict(zip(("wer", "wer_ci95"), error_rate(read_counts, "wer"))),
