@@ -87,3 +87,15 @@ def test_ddp_keeps_identical_weights_and_shares_out_evaluation(tmp_path):
         assert alone[split]["WER"] == pytest.approx(shared[split]["WER"])
         assert alone[split]["CER"] == pytest.approx(shared[split]["CER"])
         assert alone[split]["loss"] == pytest.approx(shared[split]["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("world, reached", [("2", False), ("1", True)])
+def test_a_launched_rank_ends_at_once_after_its_run(world, reached):
+    """Under torchrun a rank leaves with os._exit (exit status 0, output flushed) instead of meeting interpreter
+    finalization with gloo's threads alive; a single process returns normally."""
+    code = ("import sys; from l2s.train.runner import end_launched_process; print('saved', flush=False); "
+            "end_launched_process(); print('returned')")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "WORLD_SIZE": world},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("saved")
+    assert ("returned" in proc.stdout) == reached

@@ -15,6 +15,7 @@ def train(ctx: click.Context, hparams: str) -> None:
     Under ``torchrun --nproc_per_node N`` the same command trains with DDP
     (gloo on CPU, nccl on GPU).
     """
-    from l2s.train.runner import run
+    from l2s.train.runner import end_launched_process, run
 
     run([hparams, *ctx.args])
+    end_launched_process()  # a torchrun rank leaves before interpreter finalization can abort it

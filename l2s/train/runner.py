@@ -15,10 +15,12 @@ stage has one shared recipe in ``recipes/common/``; a dataset's recipe keeps onl
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import io
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -191,11 +193,32 @@ def check_model_paths(hparams: Dict[str, Any]) -> None:
 
 def _leave_process_group() -> None:
     """Destroy the process group that a torchrun launch joined, so that its communication threads end before
-    the interpreter does (left to exit, a rank can abort with "terminate called without an active exception")."""
+    the interpreter does (left to exit, a rank can abort with "terminate called without an active exception").
+
+    The trainer's objects (a DDP wrapper holds the group) are collected first, so that the group's last
+    reference goes now rather than at interpreter finalization.
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()
+
+
+def end_launched_process() -> None:
+    """Under torchrun (``WORLD_SIZE`` > 1), end this rank's process at once once its run is done and saved.
+
+    Gloo's worker threads can still hold work whose tensors are freed during interpreter finalization, which
+    aborts the rank (SIGABRT) after a successful run and fails the whole launch (pytorch/pytorch#179291);
+    leaving with ``os._exit`` after flushing skips that finalization. A single process returns normally.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _cuda() -> bool:
