@@ -2,6 +2,7 @@
 generated mels (ground-truth-aligned fine-tuning, as HiFi-GAN's and Tacotron 2's vocoders are tuned).
 
     python -m l2s.train.generated_mels MANIFEST OUT [--model PIPELINE] [--text lip|truth] [--steps N] [--seed S]
+        [--device auto|cpu|cuda[:N]]
 
 Each clip's mouth crops (the manifest's ``roi``, as ``l2s prepare`` writes them) go through the pipeline's
 stages as ``l2s synthesize`` takes them: lip reading, the prior, the timeline, the generator (its own settings
@@ -43,12 +44,14 @@ class GeneratedMelOptions:
         text: ``"lip"``: the lip-read text; ``"truth"``: the manifest's transcript.
         steps: the generator's sampler steps (None: the pipeline's own).
         seed: the seed of every clip's sampling.
+        device: where the networks run (``auto``: CUDA when available).
     """
 
     model: str = "synthgrid-small"
     text: str = "lip"
     steps: Optional[int] = None
     seed: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.text not in TEXT_SOURCES:
@@ -75,10 +78,10 @@ def generate(manifest: Path, out: Path, options: GeneratedMelOptions = Generated
     import torch
     from tqdm import tqdm
 
+    from l2s.data.dataset import load_roi
     from l2s.data.manifest import read_manifest, write_manifest
     from l2s.errors import InputError
     from l2s.pipeline import Lip2Speech
-    from l2s.data.dataset import load_roi
 
     utts = read_manifest(manifest)
     if out.resolve() == manifest.resolve().parent:
@@ -88,7 +91,7 @@ def generate(manifest: Path, out: Path, options: GeneratedMelOptions = Generated
             raise InputError(f"{manifest}: clip {u.id!r} has no 'roi' (prepare the corpus with l2s prepare)")
         if options.text == "truth" and not u.text:
             raise InputError(f"{manifest}: clip {u.id!r} has no text for --text truth")
-    pipe = Lip2Speech.from_pretrained(options.model, device="cpu")
+    pipe = Lip2Speech.from_pretrained(options.model, device=options.device)
     settings = pipe.generator_settings(steps=options.steps)
     guidance = pipe.guidance()
     folder = out / "mel"
@@ -128,13 +131,14 @@ def main(argv: Optional[List[str]] = None) -> None:
                         help="voice the lip-read text (default) or the manifest's transcript")
     parser.add_argument("--steps", type=int, default=None, help="the generator's steps (default: the pipeline's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 0:
         parser.error(f"--steps must be >= 0, got {args.steps}")
     try:
-        result = generate(args.manifest, args.out, GeneratedMelOptions(args.model, args.text, args.steps, args.seed),
-                          progress=not args.quiet)
+        options = GeneratedMelOptions(args.model, args.text, args.steps, args.seed, args.device)
+        result = generate(args.manifest, args.out, options, progress=not args.quiet)
     except L2SError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
