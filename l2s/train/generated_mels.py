@@ -4,17 +4,17 @@ generated mels (ground-truth-aligned fine-tuning, as HiFi-GAN's and Tacotron 2's
     python -m l2s.train.generated_mels MANIFEST OUT [--model PIPELINE] [--text lip|truth] [--steps N] [--seed S]
         [--device auto|cpu|cuda[:N]]
 
-Each clip's mouth crops (the manifest's ``roi``, as ``l2s prepare`` writes them) go through the pipeline's
-stages as ``l2s synthesize`` takes them: lip reading, the prior, the timeline, the generator (its own settings
-unless ``--steps`` is given). ``--text lip`` (the default) voices the lip-read text, which is what the vocoder
-will hear at inference; ``--text truth`` places the manifest's transcript on the timeline instead.
+Each clip's mouth crops (the manifest's ``roi``, as ``l2s prepare`` writes them) go through the pipeline as
+``l2s synthesize`` takes them (:class:`~l2s.pipeline.Lip2Speech` called on the crops: lip reading, the prior,
+the timeline, the generator with its own settings unless ``--steps`` is given, long clips in chunks).
+``--text lip`` (the default) voices the lip-read text, which is what the vocoder will hear at inference;
+``--text truth`` places the manifest's transcript on the timeline instead.
 
 The generated mel is frame-aligned with the recording (4 mel hops per video frame from the clip's first frame),
 so a vocoder can learn to render it as the real audio. Writes ``OUT/mel/<id>.npy`` (``(T_m, 80)`` float32,
 model space: the layout of ``l2s prepare``'s mels) and ``OUT/<MANIFEST's name>``: the same utterances with
 ``mel`` naming the generated mel (every other field kept). The vocoder recipes train on that manifest with
-``--input_mel=manifest``. A rerun skips the clips whose mel is already there; clips are voiced whole (no chunking),
-so this suits corpora of sentence-long clips.
+``--input_mel=manifest``. A rerun skips the clips whose mel is already there.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ def generate(manifest: Path, out: Path, options: GeneratedMelOptions = Generated
         InputError: the manifest is missing or has a clip without ``roi`` (or without text for ``truth``),
             or ``out`` is the manifest's own folder (its manifest would be replaced).
     """
-    import torch
     from tqdm import tqdm
 
     from l2s.data.dataset import load_roi
@@ -92,8 +91,6 @@ def generate(manifest: Path, out: Path, options: GeneratedMelOptions = Generated
         if options.text == "truth" and not u.text:
             raise InputError(f"{manifest}: clip {u.id!r} has no text for --text truth")
     pipe = Lip2Speech.from_pretrained(options.model, device=options.device)
-    settings = pipe.generator_settings(steps=options.steps)
-    guidance = pipe.guidance()
     folder = out / "mel"
     folder.mkdir(parents=True, exist_ok=True)
     written: List = []
@@ -101,19 +98,11 @@ def generate(manifest: Path, out: Path, options: GeneratedMelOptions = Generated
     for u in tqdm(utts, unit="clip", disable=not progress):
         path = folder / f"{u.id}.npy"
         if not path.is_file():
-            roi = load_roi(u.roi)
-            with torch.no_grad():
-                lips = pipe.read_lips(roi)
-                text = lips.text if options.text == "lip" else u.text
-                prior = pipe.prior(lips.features, seed=options.seed)
-                sample = pipe.sample_mel(
-                    roi, lips.features, prior.mel_norm if prior is not None else None, text, seed=options.seed,
-                    settings=settings, guidance=guidance, alignment=pipe.align(lips.features, text),
-                    prior_f0=prior.f0 if prior is not None else None,
-                    prior_voiced=prior.voiced if prior is not None else None)
-            mel = sample.mel[0].float().cpu().numpy().T.astype(np.float32)  # (T_m, 80)
+            # the pipeline's own path, chunking included: the mel the vocoder will be given at inference
+            result = pipe(load_roi(u.roi), text=u.text if options.text == "truth" else None, steps=options.steps,
+                          seed=options.seed)
             with atomic_path(path) as tmp:  # a killed run leaves no half-written mel to be reused
-                np.save(tmp, mel)
+                np.save(tmp, np.ascontiguousarray(result.mel.T, dtype=np.float32))  # (T_m, 80)
             voiced += 1
         written.append(dataclasses.replace(u, mel=path.resolve()))
     target = out / manifest.name
